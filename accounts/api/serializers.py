@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import get_error_detail
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.state import token_backend
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+
+from ..models import ROLE_PERMISSIONS, CareTeamGrant, EmergencyContact, Profile, Scope, User
+from ..services import end_all_sessions
+from ..tokens import SESSION_VERSION_CLAIM, SessionRefreshToken
+
+# --- Users and profiles -------------------------------------------------------------
+
+
+class EmergencyContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmergencyContact
+        fields = ("name", "relation", "phone", "email")
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    conditions = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=50, required=False
+    )
+    allergies = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=50, required=False
+    )
+    emergency_contacts = EmergencyContactSerializer(many=True, required=False, max_length=5)
+
+    class Meta:
+        model = Profile
+        fields = (
+            "date_of_birth",
+            "sex",
+            "height_cm",
+            "blood_type",
+            "conditions",
+            "allergies",
+            "timezone",
+            "preferred_units",
+            "phone",
+            "emergency_contacts",
+        )
+
+    def validate_date_of_birth(self, value):
+        from django.utils import timezone
+
+        if value is not None and value > timezone.localdate():
+            raise serializers.ValidationError("The date of birth cannot be in the future.")
+        return value
+
+
+class UserSerializer(serializers.ModelSerializer):
+    email_verified = serializers.BooleanField(read_only=True)
+    is_staff = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "first_name", "last_name", "role", "email_verified", "is_staff", "date_joined")
+        read_only_fields = fields
+
+
+class UserWithProfileSerializer(serializers.ModelSerializer):
+    """The user and their profile; names and profile are writable, the rest is not."""
+
+    email_verified = serializers.BooleanField(read_only=True)
+    is_staff = serializers.BooleanField(read_only=True)
+    profile = ProfileSerializer(required=False)
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "email_verified",
+            "is_staff",
+            "date_joined",
+            "profile",
+        )
+        read_only_fields = ("id", "email", "role", "email_verified", "is_staff", "date_joined")
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class AuthResultSerializer(serializers.Serializer):
+    user = UserWithProfileSerializer()
+    tokens = TokenPairSerializer()
+
+
+class TokensResultSerializer(serializers.Serializer):
+    tokens = TokenPairSerializer()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def _check_new_password(attrs: dict, *, password_key: str, confirm_key: str, user: User | None) -> None:
+    if attrs[password_key] != attrs[confirm_key]:
+        raise serializers.ValidationError({confirm_key: "The two passwords do not match."})
+    try:
+        validate_password(attrs[password_key], user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({password_key: get_error_detail(exc)}) from None
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    password_confirm = serializers.CharField(write_only=True, trim_whitespace=False)
+    first_name = serializers.CharField(max_length=150, required=False, default="")
+    last_name = serializers.CharField(max_length=150, required=False, default="")
+    profile = ProfileSerializer(required=False)
+    invitation = serializers.CharField(
+        required=False, help_text="A clinician's invitation token, from the emailed link."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        candidate = User(email=attrs["email"], first_name=attrs["first_name"], last_name=attrs["last_name"])
+        _check_new_password(attrs, password_key="password", confirm_key="password_confirm", user=candidate)
+        return attrs
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+
+
+class VerifyEmailSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(
+        required=False, help_text="The session to end. Leave it out to end every session."
+    )
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    old_password = serializers.CharField(write_only=True, trim_whitespace=False)
+    new_password = serializers.CharField(write_only=True, trim_whitespace=False)
+    new_password_confirm = serializers.CharField(write_only=True, trim_whitespace=False)
+
+    def validate(self, attrs: dict) -> dict:
+        user = self.context["request"].user
+        _check_new_password(attrs, password_key="new_password", confirm_key="new_password_confirm", user=user)
+        return attrs
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField()
+    token = serializers.CharField()
+    new_password = serializers.CharField(write_only=True, trim_whitespace=False)
+    new_password_confirm = serializers.CharField(write_only=True, trim_whitespace=False)
+
+    def validate(self, attrs: dict) -> dict:
+        _check_new_password(attrs, password_key="new_password", confirm_key="new_password_confirm", user=None)
+        return attrs
+
+
+class RefreshSerializer(TokenRefreshSerializer):
+    """Rotation with reuse detection.
+
+    Each refresh token works once and is answered with a new pair. A refresh token that
+    was already spent means two parties hold copies of it, so presenting it again ends
+    every session of that user.
+    """
+
+    token_class = SessionRefreshToken
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            payload = token_backend.decode(attrs["refresh"], verify=True)  # signature and expiry
+        except TokenBackendError:
+            raise InvalidToken("The refresh token is invalid or expired.") from None
+        if payload.get("token_type") != "refresh":
+            raise InvalidToken("This is not a refresh token.")
+        user = User.objects.filter(pk=payload.get("user_id"), is_active=True).first()
+        if user is None or payload.get(SESSION_VERSION_CLAIM) != user.session_version:
+            raise InvalidToken("This session has ended; sign in again.")
+        if BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists():
+            end_all_sessions(user=user)
+            raise InvalidToken("This refresh token was already used; every session has been ended.")
+        return super().validate(attrs)
+
+
+class RefreshResultSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RoleSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class CurrentUserSerializer(serializers.Serializer):
+    """The shape existing mobile clients read: top-level id and email, then the details."""
+
+    id = serializers.UUIDField(source="pk")
+    email = serializers.EmailField()
+    authUser = UserSerializer(source="*")  # noqa: N815 - the clients' field name
+    userProfile = serializers.SerializerMethodField()  # noqa: N815
+    role = serializers.SerializerMethodField()
+
+    @extend_schema_field(ProfileSerializer)
+    def get_userProfile(self, user: User) -> dict:  # noqa: N802
+        return ProfileSerializer(user.profile).data
+
+    @extend_schema_field(RoleSerializer)
+    def get_role(self, user: User) -> dict:
+        return {"name": user.role, "permissions": ROLE_PERMISSIONS[user.role]}
+
+
+# --- The care team ------------------------------------------------------------------
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="get_full_name")
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "name")
+
+
+class CareTeamGrantSerializer(serializers.ModelSerializer):
+    patient = PersonSerializer(read_only=True)
+    clinician = PersonSerializer(read_only=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), read_only=True)
+    status = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True)
+
+    class Meta:
+        model = CareTeamGrant
+        fields = ("id", "patient", "clinician", "scopes", "granted_at", "expires_at", "revoked_at", "status")
+        read_only_fields = fields
+
+
+class CareTeamGrantCreateSerializer(serializers.Serializer):
+    clinician_email = serializers.EmailField()
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=len(Scope.choices)
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PatientAccessSerializer(serializers.Serializer):
+    scopes = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    """A patient as their clinician sees them."""
+
+    profile = ProfileSerializer(read_only=True)
+    access = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "first_name", "last_name", "profile", "access")
+        read_only_fields = fields
+
+    @extend_schema_field(PatientAccessSerializer(allow_null=True))
+    def get_access(self, patient: User) -> dict | None:
+        grants = getattr(patient, "grants_to_viewer", [])
+        if not grants:
+            return None  # staff see every patient without a grant
+        return {"scopes": grants[0].scopes, "expires_at": grants[0].expires_at}

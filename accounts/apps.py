@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts and care team"
+
+    def ready(self) -> None:
+        from . import schema  # noqa: F401 - registers the OpenAPI auth extension

@@ -1,0 +1,19 @@
+"""The one API router: every viewset of every app is registered here, under /api/v1/."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.include_format_suffixes = False
+
+router.register("care-team", CareTeamGrantViewSet, basename="care-team-grant")
+router.register("patients", PatientViewSet, basename="patient")
+
+app_name = "api"
+urlpatterns = [
+    path("", include("accounts.api.urls")),
+    *router.urls,
+]

@@ -1,0 +1,17 @@
+"""Domain exceptions that services raise without knowing about HTTP; the API maps them."""
+
+from django.core.exceptions import ValidationError
+
+
+class ConflictError(Exception):
+    """The request clashes with the current state (mapped to 409)."""
+
+    def __init__(self, detail: str, code: str = "conflict") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    """A rule violation about one input field (mapped to 400 with `attr` = the field)."""
+    return ValidationError({field: ValidationError(message, code=code)})

@@ -1,0 +1,55 @@
+"""Request plumbing that sits in front of the views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .api import current_request_id, error_body
+
+
+class RequestIdHeaderMiddleware:
+    """Echo the request id (bound by django-structlog's RequestMiddleware) as X-Request-ID."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        request_id = current_request_id()
+        if request_id:
+            response["X-Request-ID"] = request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 before reading a body larger than the view allows.
+
+    The limit is API_MAX_BODY_BYTES, or the view class's `max_body_bytes` for endpoints
+    that take large uploads. Django's own DATA_UPLOAD_MAX_MEMORY_SIZE only guards
+    `request.body`, not the stream DRF's parsers read.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:  # noqa: ANN001
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        limit = getattr(view_class, "max_body_bytes", settings.API_MAX_BODY_BYTES)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            body = error_body(
+                status_type="client_error",
+                code="request_too_large",
+                detail=f"The request body is {length} bytes; the limit here is {limit}.",
+            )
+            return JsonResponse(body, status=413)
+        return None
