@@ -308,6 +308,22 @@ class CareTeamGrant(TimeStampedModel):
         return "active"
 
 
+class SpentRefreshToken(models.Model):
+    """A refresh token already exchanged by rotation. Seeing one again means a copy was stolen.
+
+    Kept apart from SimpleJWT's blacklist, which also holds tokens ended by logout: a
+    logged-out token replayed is refused, but only a rotated one ends every session.
+    """
+
+    jti = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    spent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.jti
+
+
 class AccessAction(models.TextChoices):
     LIST = "list", "List"
     READ = "read", "Read"
@@ -328,12 +344,8 @@ class AccessLog(models.Model):
     """Who read or wrote whose data, when, from where. Append-only (a database trigger on PostgreSQL)."""
 
     # No foreign-key constraints: the log outlives the accounts it names.
-    actor = models.ForeignKey(
-        User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
-    )
-    patient = models.ForeignKey(
-        User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
-    )
+    actor = models.ForeignKey(User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+")
+    patient = models.ForeignKey(User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+")
     resource = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=8, choices=AccessAction.choices)

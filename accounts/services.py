@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from .models import (
     Profile,
     Role,
     Scope,
+    SpentRefreshToken,
     User,
 )
 from .tokens import (
@@ -138,7 +139,9 @@ def register_user(
             profile=profile,
             emergency_contacts=emergency_contacts,
         )
-        transaction.on_commit(lambda: send_verification_email(user=user))
+        from .tasks import send_verification_email_task
+
+        transaction.on_commit(lambda: send_verification_email_task.delay(str(user.pk)))
         return user
 
     invitation_id = read_invitation_token(invitation_token)
@@ -189,7 +192,7 @@ def send_clinician_invitation(*, invitation: ClinicianInvitation) -> None:
             f"{' at ' + invitation.organization.name if invitation.organization else ''}.\n\n"
             f"Register with this link before {invitation.expires_at:%Y-%m-%d}:\n"
             f"{settings.FRONTEND_URL}/register?invitation={token}\n\n"
-            f"Or POST /api/v1/auth/register/ with \"invitation\": \"{token}\".\n"
+            f'Or POST /api/v1/auth/register/ with "invitation": "{token}".\n'
         ),
         from_email=None,
         recipient_list=[invitation.email],
@@ -257,6 +260,13 @@ def end_session(*, user: User, refresh: str) -> None:
     RefreshToken(refresh, verify=False).blacklist()  # records it as outstanding if it was not
 
 
+def record_spent_refresh_token(*, user: User, payload: dict[str, Any]) -> None:
+    SpentRefreshToken.objects.get_or_create(
+        jti=payload["jti"],
+        defaults={"user": user, "expires_at": datetime.fromtimestamp(payload["exp"], tz=UTC)},
+    )
+
+
 @transaction.atomic
 def change_password(*, user: User, old_password: str, new_password: str) -> dict[str, str]:
     """Set a new password, end every other session and return tokens for this one."""
@@ -272,8 +282,13 @@ def change_password(*, user: User, old_password: str, new_password: str) -> dict
 def request_password_reset(*, email: str) -> None:
     """Email a reset link if the address belongs to an active user; say nothing either way."""
     user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
-    if user is None:
-        return
+    if user is not None:
+        from .tasks import send_password_reset_email_task
+
+        transaction.on_commit(lambda: send_password_reset_email_task.delay(str(user.pk)))
+
+
+def send_password_reset_email(*, user: User) -> None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = password_reset_token.make_token(user)
     send_mail(
@@ -356,5 +371,7 @@ def revoke_care_team_grant(*, grant: CareTeamGrant, revoked_by: User) -> CareTea
 
 def flush_expired_tokens() -> int:
     """Delete expired refresh-token records (and their blacklist rows); return how many."""
-    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    now = timezone.now()
+    SpentRefreshToken.objects.filter(expires_at__lte=now).delete()
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=now).delete()
     return deleted

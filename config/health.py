@@ -51,8 +51,7 @@ class ReadinessView(HealthCheckView):
         with self.get_executor() as executor:
             results = await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
         report = {
-            self.names[type(result.check)]: "ok" if result.error is None else str(result.error)
-            for result in results
+            self.names[type(result.check)]: "ok" if result.error is None else str(result.error) for result in results
         }
         down = sorted(name for name, state in report.items() if state != "ok")
         body = {"status": "unavailable" if down else "ok", "down": down, "checks": report}

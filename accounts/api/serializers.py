@@ -8,10 +8,9 @@ from rest_framework.fields import get_error_detail
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-from ..models import ROLE_PERMISSIONS, CareTeamGrant, EmergencyContact, Profile, Scope, User
-from ..services import end_all_sessions
+from ..models import ROLE_PERMISSIONS, CareTeamGrant, EmergencyContact, Profile, Scope, SpentRefreshToken, User
+from ..services import end_all_sessions, record_spent_refresh_token
 from ..tokens import SESSION_VERSION_CLAIM, SessionRefreshToken
 
 # --- Users and profiles -------------------------------------------------------------
@@ -22,14 +21,17 @@ class EmergencyContactSerializer(serializers.ModelSerializer):
         model = EmergencyContact
         fields = ("name", "relation", "phone", "email")
 
+    def validate(self, attrs: dict) -> dict:
+        # Contacts are replaced whole, so a PATCH (partial) must still give each one fully.
+        missing = {name: "This field is required." for name in ("name", "phone") if not attrs.get(name)}
+        if missing:
+            raise serializers.ValidationError(missing, code="required")
+        return attrs
+
 
 class ProfileSerializer(serializers.ModelSerializer):
-    conditions = serializers.ListField(
-        child=serializers.CharField(max_length=200), max_length=50, required=False
-    )
-    allergies = serializers.ListField(
-        child=serializers.CharField(max_length=200), max_length=50, required=False
-    )
+    conditions = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
+    allergies = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
     emergency_contacts = EmergencyContactSerializer(many=True, required=False, max_length=5)
 
     class Meta:
@@ -136,15 +138,16 @@ class LoginSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False)
 
+    def validate_email(self, value: str) -> str:
+        return User.objects.normalize_email(value)
+
 
 class VerifyEmailSerializer(serializers.Serializer):
     token = serializers.CharField()
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField(
-        required=False, help_text="The session to end. Leave it out to end every session."
-    )
+    refresh = serializers.CharField(required=False, help_text="The session to end. Leave it out to end every session.")
 
 
 class ChangePasswordSerializer(serializers.Serializer):
@@ -195,10 +198,12 @@ class RefreshSerializer(TokenRefreshSerializer):
         user = User.objects.filter(pk=payload.get("user_id"), is_active=True).first()
         if user is None or payload.get(SESSION_VERSION_CLAIM) != user.session_version:
             raise InvalidToken("This session has ended; sign in again.")
-        if BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists():
+        if SpentRefreshToken.objects.filter(jti=payload.get("jti")).exists():
             end_all_sessions(user=user)
             raise InvalidToken("This refresh token was already used; every session has been ended.")
-        return super().validate(attrs)
+        data = super().validate(attrs)  # refuses a logged-out token; rotates
+        record_spent_refresh_token(user=user, payload=payload)
+        return data
 
 
 class RefreshResultSerializer(serializers.Serializer):

@@ -63,6 +63,9 @@ class PublicAuthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AuthIPThrottle, AuthAccountThrottle]
 
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'  # so refused credentials are 401, not 403
+
 
 @extend_schema(tags=["auth"], request=RegisterSerializer, responses={201: AuthResultSerializer})
 class RegisterView(PublicAuthView):
@@ -136,6 +139,9 @@ class RefreshView(TokenRefreshView):
     throttle_classes = [AuthIPThrottle]
     throttle_scope = "refresh"
 
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
 
 @extend_schema(tags=["auth"], request=LogoutSerializer, responses={205: None})
 class LogoutView(APIView):
@@ -167,8 +173,10 @@ class ProfileView(generics.RetrieveUpdateAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_object(self) -> User:
-        return User.objects.select_related("profile").prefetch_related("profile__emergency_contacts").get(
-            pk=self.request.user.pk
+        return (
+            User.objects.select_related("profile")
+            .prefetch_related("profile__emergency_contacts")
+            .get(pk=self.request.user.pk)
         )
 
     def perform_update(self, serializer: UserWithProfileSerializer) -> None:
