@@ -50,7 +50,12 @@ def build_logging(*, level: str) -> dict[str, Any]:
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
-            "django.server": {"level": "WARNING"},
+            # Replaces Django's plain-text console logging (DEBUG only) with ours.
+            "django": {"handlers": ["console"], "level": level, "propagate": False},
+            # Both log after the request's context is gone, so without its id; django-structlog's
+            # request_finished / request_failed lines say the same with the id.
+            "django.request": {"handlers": [], "level": "CRITICAL", "propagate": False},
+            "django.server": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "axes": {"level": "WARNING"},
         },
     }
