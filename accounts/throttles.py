@@ -6,6 +6,8 @@ variables), so a deployment or a test can change them; counts live in the shared
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -39,7 +41,5 @@ class AuthAccountThrottle(_AuthThrottle):
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if not isinstance(email, str) or not email.strip():
             return None
-        return self.cache_format % {
-            "scope": f"{self.scope}:{view.throttle_scope}",
-            "ident": email.strip().lower(),
-        }
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # any address is a safe key
+        return self.cache_format % {"scope": f"{self.scope}:{view.throttle_scope}", "ident": digest}

@@ -328,4 +328,5 @@ USE_TZ = True
 # --- Logging: structured JSON, every line with the request id -----------------------
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+DJANGO_STRUCTLOG_CELERY_ENABLED = True  # request ids travel with the tasks they enqueue
 LOGGING = build_logging(level=LOG_LEVEL)
