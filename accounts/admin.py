@@ -43,17 +43,6 @@ class ClinicianScopedAdmin(admin.ModelAdmin):
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
-    fields = (
-        "date_of_birth",
-        "sex",
-        "height_cm",
-        "blood_type",
-        "conditions",
-        "allergies",
-        "timezone",
-        "preferred_units",
-        "phone",
-    )
 
 
 class ClinicianProfileInline(admin.StackedInline):
