@@ -16,6 +16,24 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _metric_catalog(request):
+    """The catalog comes from a data migration, and a transactional test's flush empties it: restore it."""
+    marker = request.node.get_closest_marker("django_db")
+    names = request.fixturenames
+    if marker is None and "db" not in names and "transactional_db" not in names:
+        yield
+        return
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from health_metrics.catalog import sync_catalog
+    from health_metrics.models import MetricType
+
+    if MetricType.objects.count() < 50:
+        sync_catalog(MetricType)
+    yield
+
+
 @pytest.fixture
 def api_client():
     return APIClient()

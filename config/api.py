@@ -147,7 +147,7 @@ class OwnedViewSet(viewsets.GenericViewSet):
         return queryset
 
     def requested_patient(self) -> User | None:
-        raw = self.request.query_params.get("patient") if self.action == "list" else None
+        raw = self.request.query_params.get("patient")
         if not raw:
             return None
         try:
@@ -175,7 +175,9 @@ class OwnedViewSet(viewsets.GenericViewSet):
         self.log_access(page if page is not None else queryset, action=AccessAction.LIST, per_object=False)
         return page
 
-    def log_access(self, objects: Iterable[models.Model], *, action: str, per_object: bool) -> None:
+    def log_access(
+        self, objects: Iterable[models.Model], *, action: str, per_object: bool, resource: str | None = None
+    ) -> None:
         """Record reads and writes of other people's data (one row per object, or per patient for lists)."""
         actor = self.request.user
         entries: dict[tuple[Any, str], None] = {}
@@ -187,7 +189,7 @@ class OwnedViewSet(viewsets.GenericViewSet):
             record_access(
                 actor=actor,
                 entries=list(entries),
-                resource=self.model._meta.model_name,
+                resource=resource or self.model._meta.model_name,
                 action=action,
                 ip=client_ip(self.request),
                 request_id=current_request_id(),

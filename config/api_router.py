@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
+from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -11,6 +12,9 @@ router.include_format_suffixes = False
 
 router.register("care-team", CareTeamGrantViewSet, basename="care-team-grant")
 router.register("patients", PatientViewSet, basename="patient")
+router.register("health-metrics/metric-types", MetricTypeViewSet, basename="metric-type")
+router.register("health-metrics/targets", TargetViewSet, basename="target")
+router.register("health-metrics", ReadingViewSet, basename="reading")
 
 app_name = "api"
 urlpatterns = [

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "axes",
     "storages",
     "accounts",
+    "health_metrics",
 ]
 
 MIDDLEWARE = [
@@ -302,6 +304,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-expired-tokens": {
         "task": "accounts.tasks.flush_expired_tokens_task",
         "schedule": timedelta(hours=6),
+    },
+    "reconcile-daily-summaries": {
+        "task": "health_metrics.tasks.reconcile_daily_summaries_task",
+        "schedule": crontab(minute=30, hour=3),  # https://crontab.guru/#30_3_*_*_*
     },
 }
 

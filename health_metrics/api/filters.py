@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import django_filters
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.exceptions import ValidationError
+
+from ..catalog import get_catalog
+from ..models import Reading, Source
+
+
+def _bound(value: str, name: str):  # noqa: ANN202
+    """A date (a whole local day) or an ISO datetime with an offset."""
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is not None:
+        if moment.tzinfo is None:
+            raise ValidationError({name: ["A date and time needs an offset, e.g. 2026-03-08T00:00:00-05:00."]})
+        return moment
+    try:
+        day = parse_date(value)
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValidationError({name: ["Must be a date (YYYY-MM-DD) or a datetime with an offset."]})
+    return day
+
+
+class ReadingFilterSet(django_filters.FilterSet):
+    metric_type = django_filters.CharFilter(method="filter_metric_type", help_text="Code, alias or label.")
+    source = django_filters.ChoiceFilter(choices=Source.choices)
+    start_date = django_filters.CharFilter(method="filter_start", help_text="Local day (inclusive) or datetime.")
+    end_date = django_filters.CharFilter(method="filter_end", help_text="Local day (inclusive) or datetime.")
+
+    class Meta:
+        model = Reading
+        fields = ("metric_type", "source", "start_date", "end_date")
+
+    def filter_metric_type(self, queryset, name, value):  # noqa: ANN001, ANN201
+        metric_type = get_catalog().resolve(value)
+        if metric_type is None:
+            raise ValidationError(
+                {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
+            )
+        return queryset.filter(metric_type_id=metric_type.id)
+
+    def filter_start(self, queryset, name, value):  # noqa: ANN001, ANN201
+        bound = _bound(value, name)
+        if isinstance(bound, datetime):
+            return queryset.filter(recorded_at__gte=bound)
+        return queryset.filter(local_date__gte=bound)
+
+    def filter_end(self, queryset, name, value):  # noqa: ANN001, ANN201
+        bound = _bound(value, name)
+        if isinstance(bound, datetime):
+            return queryset.filter(recorded_at__lte=bound)
+        return queryset.filter(local_date__lte=bound)

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import AccessAction, Scope, User
+from config.api import OwnedViewSet
+from config.pagination import PageNumberPagination
+
+from ..models import MetricType, Reading, Target
+from ..selectors import stats, summary, targets_progress, trends
+from ..services import (
+    delete_reading,
+    record_reading,
+    record_readings,
+    set_target,
+    update_reading,
+    user_timezone,
+)
+from .filters import ReadingFilterSet
+from .serializers import (
+    BulkCreateSerializer,
+    BulkResultSerializer,
+    MetricTypeSerializer,
+    ReadingInputSerializer,
+    ReadingSerializer,
+    ReadingUpdateSerializer,
+    StatSerializer,
+    StatsQuerySerializer,
+    SummaryQuerySerializer,
+    SummarySerializer,
+    TargetSerializer,
+    TrendSerializer,
+    TrendsQuerySerializer,
+)
+
+
+class CatalogPagination(PageNumberPagination):
+    page_size = 100
+
+
+@extend_schema(tags=["health-metrics"])
+class MetricTypeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The metric catalog: codes, labels, LOINC, canonical and accepted units, ranges, thresholds."""
+
+    queryset = MetricType.objects.all()  # the public catalog, not anyone's data
+    serializer_class = MetricTypeSerializer
+    permission_classes = [AllowAny]
+    pagination_class = CatalogPagination
+    lookup_field = "code"
+    lookup_value_regex = r"[a-z0-9_]+"
+
+
+class PatientScopedMixin:
+    """Reads about one patient: the user, or with `?patient=` a patient they may see (404 otherwise)."""
+
+    def subject(self) -> User:
+        patient = self.requested_patient()
+        if patient is not None and patient.pk != self.request.user.pk:
+            self.log_access([patient], action=AccessAction.READ, per_object=False, resource=self.action)
+            return patient
+        return self.request.user
+
+
+@extend_schema(tags=["health-metrics"])
+class ReadingViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    PatientScopedMixin,
+    OwnedViewSet,
+):
+    """Readings, newest first. Clinicians read a consented patient's with `?patient=`."""
+
+    model = Reading
+    patient_field = "user"
+    access_scope = Scope.METRICS
+    serializer_class = ReadingSerializer
+    filterset_class = ReadingFilterSet
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("-recorded_at", "-id")
+
+    @extend_schema(request=ReadingInputSerializer, responses={201: ReadingSerializer, 200: ReadingSerializer})
+    def create(self, request: Request) -> Response:
+        """Record one reading; `unit` is converted to the canonical unit. A retried `client_id` answers 200."""
+        reading, created = record_reading(user=request.user, data=_object(request.data))
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(ReadingSerializer(reading).data, status=code)
+
+    @extend_schema(request=ReadingUpdateSerializer, responses={200: ReadingSerializer})
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        reading = self.get_object()
+        self._check_owner(reading)
+        reading = update_reading(reading=reading, data=_object(request.data))
+        return Response(ReadingSerializer(reading).data)
+
+    def perform_destroy(self, instance: Reading) -> None:
+        self._check_owner(instance)
+        delete_reading(reading=instance)
+
+    def _check_owner(self, reading: Reading) -> None:
+        if reading.user_id != self.request.user.pk:
+            raise PermissionDenied("Only the patient changes their readings.")
+
+    @extend_schema(request=BulkCreateSerializer, responses={200: BulkResultSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk-create")
+    def bulk_create(self, request: Request) -> Response:
+        """Up to 1,000 readings (offline sync). Valid ones are stored even when others fail."""
+        items = _object(request.data).get("readings")
+        if not isinstance(items, list):
+            return _bad("readings", "A list of readings is required.")
+        if len(items) > 1000:
+            return _bad("readings", f"At most 1,000 readings at a time; {len(items)} sent.", code="max_length")
+        outcome = record_readings(user=request.user, items=items)
+        body = {
+            "created": outcome.count("created"),
+            "replaced": outcome.count("replaced"),
+            "duplicate": outcome.count("duplicate"),
+            "superseded": outcome.count("superseded"),
+            "errors": outcome.count("error"),
+            "results": [result.as_dict() for result in outcome.results],
+        }
+        return Response(body)
+
+    @extend_schema(parameters=[SummaryQuerySerializer], responses={200: SummarySerializer})
+    @action(detail=False)
+    def summary(self, request: Request) -> Response:
+        """Buckets of the patient's local calendar (day, week from Monday, month) with exact medians."""
+        patient = self.subject()
+        tz = user_timezone(patient)
+        query = SummaryQuerySerializer(data=request.query_params, context={"tz": tz})
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        buckets = summary(
+            patient=patient, metric_type=q["metric_type"], period=q["period"], start=q["start_date"], end=q["end_date"]
+        )
+        return Response(
+            {
+                "metric_type": q["metric_type"].code,
+                "unit": q["metric_type"].unit,
+                "period": q["period"],
+                "start_date": q["start_date"],
+                "end_date": q["end_date"],
+                "timezone": str(tz),
+                "buckets": buckets,
+            }
+        )
+
+    @extend_schema(parameters=[TrendsQuerySerializer], responses={200: TrendSerializer})
+    @action(detail=False)
+    def trends(self, request: Request) -> Response:
+        """The last `days` days against the `days` before: means, change %, slope per day, direction."""
+        patient = self.subject()
+        query = TrendsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            trends(patient=patient, metric_type=query.validated_data["metric_type"], days=query.validated_data["days"])
+        )
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses={200: StatSerializer(many=True)})
+    @action(detail=False)
+    def stats(self, request: Request) -> Response:
+        """Per metric type over the last `days` days: count, latest, mean, min, max, share in range, direction."""
+        patient = self.subject()
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(stats(patient=patient, days=query.validated_data["days"]))
+
+
+@extend_schema(tags=["health-metrics"])
+class TargetViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    OwnedViewSet,
+):
+    """Goals per metric type with progress; one active target per type."""
+
+    model = Target
+    patient_field = "user"
+    access_scope = Scope.METRICS
+    serializer_class = TargetSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "progress": targets_progress(page)}
+        )
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        target = self.get_object()
+        return Response(self._represent(target))
+
+    def _represent(self, target: Target) -> dict:
+        context = {**self.get_serializer_context(), "progress": targets_progress([target])}
+        return TargetSerializer(target, context=context).data
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        target = set_target(user=request.user, **_target_fields(serializer.validated_data))
+        return Response(self._represent(target), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        target = self.get_object()
+        if target.user_id != request.user.pk:
+            raise PermissionDenied("Only the patient changes their targets.")
+        serializer = self.get_serializer(target, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        target = set_target(user=request.user, target=target, **_target_fields(serializer.validated_data))
+        return Response(self._represent(target))
+
+    def perform_destroy(self, instance: Target) -> None:
+        if instance.user_id != self.request.user.pk:
+            raise PermissionDenied("Only the patient deletes their targets.")
+        instance.delete()
+
+
+def _target_fields(data: dict) -> dict:
+    fields = dict(data)
+    if "metric_type" in fields:
+        fields["metric_type"] = fields["metric_type"].code
+    return fields
+
+
+def _object(data) -> dict:  # noqa: ANN001
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    return data
+
+
+def _bad(attr: str, detail: str, code: str = "invalid") -> Response:
+    raise ValidationError({attr: [detail]}, code=code)

@@ -1,0 +1,233 @@
+"""The metric catalog, readings, daily rollups and targets."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Scope, TimeStampedModel, User
+from accounts.selectors import visible_patients
+
+from .units import normalize
+
+
+class Aggregation(models.TextChoices):
+    MEAN = "mean", "Mean"
+    SUM = "sum", "Sum"
+    LAST = "last", "Last"
+
+
+class ValueKind(models.TextChoices):
+    SINGLE = "single", "One value"
+    PAIR = "pair", "Two components (systolic / diastolic)"
+
+
+class MetricType(models.Model):
+    """One kind of measurement: its codes, canonical UCUM unit, accepted units, ranges and thresholds.
+
+    Loaded from health_metrics/data/metric_catalog.csv by a data migration; ids are stable.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    code = models.SlugField(max_length=64, unique=True)
+    display_name = models.CharField(max_length=100)
+    aliases = models.JSONField(default=list, blank=True)
+    loinc = models.CharField(max_length=16, blank=True)
+    unit = models.CharField(max_length=32, help_text="Canonical UCUM unit; values are stored in it.")
+    accepted_units = models.JSONField(default=list, blank=True)
+    plausible_min = models.FloatField()
+    plausible_max = models.FloatField()
+    warn_low = models.FloatField(null=True, blank=True)
+    warn_high = models.FloatField(null=True, blank=True)
+    critical_low = models.FloatField(null=True, blank=True)
+    critical_high = models.FloatField(null=True, blank=True)
+    aggregation = models.CharField(max_length=8, choices=Aggregation.choices)
+    value_kind = models.CharField(max_length=8, choices=ValueKind.choices, default=ValueKind.SINGLE)
+    is_interval = models.BooleanField(default=False, help_text="Carries a start and an end (sleep).")
+    molar_mass_g_per_mol = models.FloatField(null=True, blank=True)
+    # Blood pressure: the systolic / diastolic components.
+    primary_loinc = models.CharField(max_length=16, blank=True)
+    secondary_loinc = models.CharField(max_length=16, blank=True)
+    secondary_min = models.FloatField(null=True, blank=True)
+    secondary_max = models.FloatField(null=True, blank=True)
+    secondary_warn_high = models.FloatField(null=True, blank=True)
+    secondary_critical_high = models.FloatField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_pair(self) -> bool:
+        return self.value_kind == ValueKind.PAIR
+
+    @cached_property
+    def unit_keys(self) -> frozenset[str]:
+        return frozenset(normalize(u) for u in [self.unit, *self.accepted_units])
+
+    def is_normal(self, value: float, secondary: float | None = None) -> bool:
+        """Within the warning thresholds (no threshold on a side means no limit there)."""
+        if self.warn_low is not None and value < self.warn_low:
+            return False
+        if self.warn_high is not None and value > self.warn_high:
+            return False
+        return not (
+            secondary is not None and self.secondary_warn_high is not None and secondary > self.secondary_warn_high
+        )
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", "Manual entry"
+    DEVICE = "device", "Device"
+    INTEGRATION = "integration", "Integration"
+    IMPORT = "import", "Import"
+
+
+class PatientDataQuerySet(models.QuerySet):
+    """Rows that belong to a patient (`user`), visible under the access rule for `access_scope`."""
+
+    access_scope = Scope.METRICS
+
+    def for_user(self, user: User) -> PatientDataQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        if not user.is_clinician and not user.sees_all_patients:
+            return self.filter(user=user)
+        return self.filter(user__in=visible_patients(user, self.access_scope))
+
+
+class Reading(models.Model):
+    """One measurement, stored in the type's canonical unit, with what the client sent kept beside it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="readings")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    value = models.FloatField(help_text="Canonical unit; the systolic value for blood pressure.")
+    secondary_value = models.FloatField(null=True, blank=True, help_text="Diastolic, for blood pressure.")
+    original_value = models.FloatField()
+    original_secondary_value = models.FloatField(null=True, blank=True)
+    original_unit = models.CharField(max_length=32)
+    recorded_at = models.DateTimeField(help_text="UTC.")
+    utc_offset_minutes = models.SmallIntegerField(help_text="The reading's own UTC offset.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The local calendar day the reading belongs to (its own local time; intervals: where they end).
+    local_date = models.DateField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    client_id = models.UUIDField(null=True, blank=True, help_text="Client-made id; retries store nothing twice.")
+    external_id = models.CharField(max_length=255, blank=True)
+    # Sum types only: a point reading is the day's running total from its source; a later
+    # delivery replaces it instead of adding to it (one row per user, type, source and day).
+    daily_total_key = models.CharField(max_length=48, null=True, blank=True, editable=False)
+    is_abnormal = models.BooleanField(default=False)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_id"], condition=Q(client_id__isnull=False), name="reading_unique_client_id"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "metric_type", "daily_total_key"],
+                condition=Q(daily_total_key__isnull=False),
+                name="reading_one_daily_total_per_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(secondary_value__isnull=True) | Q(value__gt=models.F("secondary_value")),
+                name="reading_systolic_above_diastolic",
+            ),
+        ]
+        indexes = [
+            # A user's series of one type, newest first (lists, stats, trends).
+            models.Index(fields=["user", "metric_type", "-recorded_at"], name="reading_user_type_time_idx"),
+            # Day, week and month buckets of one type (summaries, rollups).
+            models.Index(fields=["user", "metric_type", "local_date"], name="reading_user_type_day_idx"),
+            # A user's newest readings of every type (the unfiltered list).
+            models.Index(fields=["user", "-recorded_at"], name="reading_user_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_type_id} {self.display_value} at {self.recorded_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def display_value(self) -> str:
+        if self.secondary_value is not None:
+            return f"{self.value:g}/{self.secondary_value:g}"
+        return f"{round(self.value, 2):g}"
+
+
+class DailySummary(models.Model):
+    """Per (user, type, local day): count, min, max, mean, median, sum; kept current by Celery."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    local_date = models.DateField()
+    count = models.PositiveIntegerField()
+    min = models.FloatField()
+    max = models.FloatField()
+    mean = models.FloatField()
+    median = models.FloatField()
+    sum = models.FloatField()
+    secondary_min = models.FloatField(null=True, blank=True)
+    secondary_max = models.FloatField(null=True, blank=True)
+    secondary_mean = models.FloatField(null=True, blank=True)
+    secondary_median = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-local_date"]
+        verbose_name_plural = "daily summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "metric_type", "local_date"], name="daily_summary_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_type_id} {self.local_date}"
+
+
+class TargetKind(models.TextChoices):
+    AT_LEAST = "at_least", "At least"
+    AT_MOST = "at_most", "At most"
+    RANGE = "range", "Within a range"
+
+
+class Target(TimeStampedModel):
+    """A goal for one metric type: at least / at most a value, or within a range. One active per type."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="metric_targets")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=TargetKind.choices, default=TargetKind.AT_LEAST)
+    target_value = models.FloatField(null=True, blank=True, help_text="Canonical unit (at_least / at_most).")
+    target_min = models.FloatField(null=True, blank=True, help_text="Canonical unit (range).")
+    target_max = models.FloatField(null=True, blank=True, help_text="Canonical unit (range).")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["metric_type_id", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "metric_type"], condition=Q(is_active=True), name="target_one_active_per_type"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_type_id} target of {self.user_id}"

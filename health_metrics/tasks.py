@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from .services import recompute_daily_summaries, reconcile_daily_summaries
+
+
+@shared_task
+def recompute_daily_summaries_task(user_id: str, days: list[list]) -> int:
+    """Rebuild the rollups of [type id, ISO day] pairs. Idempotent: derived from the readings alone."""
+    return recompute_daily_summaries(
+        user_id=user_id, days=[(int(type_id), date.fromisoformat(day)) for type_id, day in days]
+    )
+
+
+@shared_task
+def reconcile_daily_summaries_task(days: int = 2) -> int:
+    """Nightly: recompute every rollup of the last `days` local days (late arrivals, lost tasks)."""
+    return reconcile_daily_summaries(since=timezone.now().date() - timedelta(days=days))

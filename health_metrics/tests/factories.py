@@ -1,0 +1,34 @@
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from health_metrics.models import Reading, Target
+
+
+class ReadingFactory(factory.django.DjangoModelFactory):
+    """A heart-rate reading (type id 2) an hour ago, stored as if through the API."""
+
+    class Meta:
+        model = Reading
+
+    user = factory.SubFactory(UserFactory)
+    metric_type_id = 2
+    value = 72.0
+    original_value = factory.SelfAttribute("value")
+    original_unit = "/min"
+    recorded_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+    utc_offset_minutes = 0
+    local_date = factory.LazyAttribute(lambda o: o.recorded_at.date())
+
+
+class TargetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Target
+
+    user = factory.SubFactory(UserFactory)
+    metric_type_id = 27  # steps
+    kind = "at_least"
+    target_value = 8000
+    start_date = factory.LazyFunction(timezone.localdate)

@@ -1,0 +1,215 @@
+"""One code path that turns a reading as a client sent it (JSON values) into a row to store.
+
+Used by the API (one reading, bulk-create, edits) and by device and integration ingest, so
+every path applies the same rules: known type and unit, conversion to the canonical unit,
+the plausible range after conversion (impossible values refused, abnormal ones flagged),
+no time more than five minutes ahead, and the reading's own UTC offset and local day.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from .catalog import Catalog
+from .models import Aggregation, MetricType, Source
+from .units import UnknownUnit, conversion
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_NOTES = 2000
+
+
+class ReadingError(ValueError):
+    """A reading refused, naming the field (`attr`), a stable `code` and a human `detail`."""
+
+    def __init__(self, attr: str, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.attr, self.code, self.detail = attr, code, detail
+
+
+@dataclass(slots=True)
+class ValidReading:
+    metric_type: MetricType
+    value: float
+    secondary_value: float | None
+    original_value: float
+    original_secondary_value: float | None
+    original_unit: str
+    recorded_at: datetime
+    utc_offset_minutes: int
+    ended_at: datetime | None
+    local_date: date
+    source: str
+    client_id: uuid.UUID | None
+    external_id: str
+    notes: str
+    is_abnormal: bool
+
+    @property
+    def daily_total_key(self) -> str | None:
+        """Sum types' point readings are running daily totals: one per source and local day."""
+        if self.metric_type.aggregation != Aggregation.SUM or self.ended_at is not None:
+            return None
+        return f"{self.source}:{self.local_date.isoformat()}"
+
+    def model_fields(self) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields["daily_total_key"] = self.daily_total_key
+        return fields
+
+
+def _number(data: Mapping[str, Any], *names: str) -> tuple[str, float | None]:
+    for name in names:
+        if name in data and data[name] is not None:
+            raw = data[name]
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise ReadingError(name, "invalid", "Must be a number.")
+            if not math.isfinite(raw):
+                raise ReadingError(name, "invalid", "Must be a finite number.")
+            return name, float(raw)
+    return names[0], None
+
+
+def _datetime(data: Mapping[str, Any], name: str, tz: zoneinfo.ZoneInfo) -> datetime | None:
+    raw = data.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, datetime):
+        parsed = raw
+    elif isinstance(raw, str):
+        try:
+            parsed = parse_datetime(raw)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ReadingError(name, "invalid", "Must be an ISO 8601 date and time, e.g. 2026-03-08T07:30:00-05:00.")
+    else:
+        raise ReadingError(name, "invalid", "Must be an ISO 8601 date and time.")
+    if parsed.tzinfo is None:  # no offset given: the user's own time zone says what it means
+        return parsed.replace(tzinfo=tz)
+    if isinstance(raw, str) and raw.upper().endswith("Z"):
+        # A UTC instant ("Z", as device clocks send) carries no local offset: take the user's.
+        return parsed.astimezone(tz)
+    return parsed
+
+
+def _in_range(attr: str, value: float, low: float | None, high: float | None, unit: str) -> None:
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ReadingError(
+            attr, "out_of_range", f"{value:g} {unit} is outside the plausible range {low:g}-{high:g} {unit}."
+        )
+
+
+def parse_reading(
+    data: Mapping[str, Any],
+    *,
+    catalog: Catalog,
+    tz: zoneinfo.ZoneInfo,
+    now: datetime,
+    default_source: str = Source.MANUAL,
+    metric_type: MetricType | None = None,
+) -> ValidReading:
+    """Validate and convert one reading. Raises ReadingError naming the first problem."""
+    if not isinstance(data, Mapping):
+        raise ReadingError("non_field_errors", "invalid", "Each reading must be a JSON object.")
+    if metric_type is None:
+        label = data.get("metric_type")
+        if label is None or label == "":
+            raise ReadingError("metric_type", "required", "This field is required.")
+        metric_type = catalog.resolve(label)
+        if metric_type is None:
+            raise ReadingError(
+                "metric_type",
+                "invalid_choice",
+                f"Unknown metric type {label!r}. Valid types: {', '.join(catalog.codes)}.",
+            )
+
+    unit = data.get("unit") or metric_type.unit
+    if not isinstance(unit, str):
+        raise ReadingError("unit", "invalid", "Must be a string.")
+    try:
+        scale, offset = conversion(metric_type, unit)
+    except UnknownUnit:
+        choices = ", ".join([metric_type.unit, *metric_type.accepted_units])
+        raise ReadingError(
+            "unit", "invalid_choice", f"Unknown unit {unit!r} for {metric_type.code}. Valid units: {choices}."
+        ) from None
+
+    secondary_attr, original_secondary = "diastolic", None
+    if metric_type.is_pair:
+        attr, original = _number(data, "systolic", "systolic_value", "value")
+        secondary_attr, original_secondary = _number(data, "diastolic", "diastolic_value", "secondary_value")
+        if original is None:
+            raise ReadingError("systolic", "required", "Blood pressure needs systolic and diastolic values.")
+        if original_secondary is None:
+            raise ReadingError("diastolic", "required", "Blood pressure needs systolic and diastolic values.")
+    else:
+        attr, original = _number(data, "value")
+        if original is None:
+            raise ReadingError("value", "required", "This field is required.")
+
+    value = original * scale + offset
+    secondary = original_secondary * scale + offset if original_secondary is not None else None
+    _in_range(attr, value, metric_type.plausible_min, metric_type.plausible_max, metric_type.unit)
+    if secondary is not None:
+        _in_range(secondary_attr, secondary, metric_type.secondary_min, metric_type.secondary_max, metric_type.unit)
+        if value <= secondary:
+            raise ReadingError(secondary_attr, "invalid", "The systolic value must be above the diastolic value.")
+
+    recorded_at = _datetime(data, "recorded_at", tz)
+    if recorded_at is None:
+        raise ReadingError("recorded_at", "required", "This field is required.")
+    if recorded_at > now + FUTURE_TOLERANCE:
+        raise ReadingError("recorded_at", "in_future", "The reading is more than 5 minutes in the future.")
+    ended_at = _datetime(data, "ended_at", tz)
+    if ended_at is not None:
+        if ended_at < recorded_at:
+            raise ReadingError("ended_at", "invalid", "The end is before the start.")
+        if ended_at > now + FUTURE_TOLERANCE:
+            raise ReadingError("ended_at", "in_future", "The end is more than 5 minutes in the future.")
+    utc_offset = recorded_at.utcoffset() or timedelta(0)
+    # The reading's day by its own local time; an interval (sleep) belongs to the day it ends.
+    local_date = (ended_at or recorded_at).date()
+
+    source = data.get("source") or default_source
+    if source not in Source.values:
+        raise ReadingError("source", "invalid_choice", f"Valid sources: {', '.join(Source.values)}.")
+    client_id = data.get("client_id")
+    if client_id is not None and client_id != "":
+        try:
+            client_id = uuid.UUID(str(client_id))
+        except ValueError:
+            raise ReadingError("client_id", "invalid", "Must be a UUID.") from None
+    else:
+        client_id = None
+    external_id = data.get("external_id") or ""
+    if not isinstance(external_id, str | int) or len(str(external_id)) > 255:
+        raise ReadingError("external_id", "invalid", "Must be a string of at most 255 characters.")
+    notes = data.get("notes") or ""
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        raise ReadingError("notes", "invalid", f"Must be text of at most {MAX_NOTES} characters.")
+
+    return ValidReading(
+        metric_type=metric_type,
+        value=value,
+        secondary_value=secondary,
+        original_value=original,
+        original_secondary_value=original_secondary,
+        original_unit=unit,
+        recorded_at=recorded_at.astimezone(UTC),
+        utc_offset_minutes=int(utc_offset.total_seconds() // 60),
+        ended_at=ended_at.astimezone(UTC) if ended_at is not None else None,
+        local_date=local_date,
+        source=source,
+        client_id=client_id,
+        external_id=str(external_id),
+        notes=notes,
+        is_abnormal=not metric_type.is_normal(value, secondary),
+    )
