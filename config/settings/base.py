@@ -218,6 +218,9 @@ AUTH_THROTTLE_RATES = {
     "auth_account": env("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min"),
 }
 
+# Demo data beyond accounts, added by `manage.py seed_demo` after the demo people exist.
+DEMO_SEEDERS = ["health_metrics.demo.seed_demo_readings"]
+
 # --- API ----------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

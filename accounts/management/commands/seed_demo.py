@@ -5,9 +5,11 @@ Safe to run twice: what exists already (by email, by name, by open grant) is lef
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.models import CareTeamGrant, Organization, OrganizationKind, Role, Scope, User
 from accounts.services import create_user
@@ -87,6 +89,9 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             self.seed()
+        for path in settings.DEMO_SEEDERS:  # other apps' demo data, once the people exist
+            with transaction.atomic():
+                import_string(path)(stdout=self.stdout)
         self.print_logins()
 
     def seed(self) -> None:

@@ -1,0 +1,77 @@
+"""Readings and rollups for staff and (scoped) clinicians; the catalog read-only. Health data is read-only here."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from accounts.admin import ClinicianScopedAdmin
+
+from .models import DailySummary, MetricType, Reading, Target
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(MetricType)
+class MetricTypeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "code", "display_name", "loinc", "unit", "aggregation", "plausible_min", "plausible_max")
+    list_filter = ("aggregation", "value_kind")
+    search_fields = ("code", "display_name", "loinc")
+
+
+@admin.register(Reading)
+class ReadingAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+    list_display = ("recorded_at", "user", "metric_type", "display_value", "unit", "source", "is_abnormal")
+    list_filter = ("metric_type", "source", "is_abnormal", "recorded_at")
+    search_fields = ("user__email",)
+    list_select_related = ("user", "metric_type")
+    raw_id_fields = ("user",)
+    date_hierarchy = "recorded_at"
+    show_full_result_count = False  # the table is large; no second COUNT(*) per page
+
+    @admin.display(description="unit")
+    def unit(self, reading: Reading) -> str:
+        return reading.metric_type.unit
+
+
+@admin.register(DailySummary)
+class DailySummaryAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+    list_display = ("local_date", "user", "metric_type", "count", "min", "max", "mean", "median", "sum")
+    list_filter = ("metric_type", "local_date")
+    search_fields = ("user__email",)
+    list_select_related = ("user", "metric_type")
+    date_hierarchy = "local_date"
+    show_full_result_count = False
+
+
+@admin.register(Target)
+class TargetAdmin(ClinicianScopedAdmin):
+    list_display = (
+        "user",
+        "metric_type",
+        "kind",
+        "target_value",
+        "target_min",
+        "target_max",
+        "is_active",
+        "start_date",
+    )
+    list_filter = ("metric_type", "kind", "is_active")
+    search_fields = ("user__email",)
+    list_select_related = ("user", "metric_type")
+    raw_id_fields = ("user",)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return request.user.sees_all_patients and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return request.user.sees_all_patients and super().has_delete_permission(request, obj)

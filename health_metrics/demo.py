@@ -1,0 +1,100 @@
+"""Ninety days of realistic readings for the demo patients, stored through the bulk path the API uses.
+
+Deterministic client ids make it safe to run twice: a second run stores nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+import zoneinfo
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
+from accounts.models import Role, User
+
+from .services import record_readings
+
+DEMO_DAYS = 90
+CHUNK = 1000
+NAMESPACE = uuid.UUID("6f1d2c3e-7a49-4b8e-9d0c-2e5a1b7c9f00")
+
+
+def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
+    rng = random.Random(user.email)  # the same demo every time
+    tz = zoneinfo.ZoneInfo(user.profile.timezone)
+    today = now.astimezone(tz).date()
+    diabetic = any("diabetes" in c.lower() for c in user.profile.conditions)
+    weight = rng.uniform(62, 92)
+    items: list[dict] = []
+
+    def add(metric_type: str, when: datetime, **values) -> None:
+        if when > now:
+            return
+        key = f"{user.email}|{metric_type}|{when.isoformat()}"
+        items.append(
+            {
+                "metric_type": metric_type,
+                "recorded_at": when.isoformat(),
+                "client_id": str(uuid.uuid5(NAMESPACE, key)),
+                "source": "device" if metric_type in ("heart_rate", "steps", "sleep_duration") else "manual",
+                **values,
+            }
+        )
+
+    for offset in range(days, -1, -1):
+        day = today - timedelta(days=offset)
+        midnight = datetime.combine(day, time(0), tzinfo=tz)
+        for hour in range(24):  # heart rate: low at night, up by day, a bump in the evening walk
+            rhythm = 58 + 14 * max(0.0, math.sin(math.pi * (hour - 6) / 16)) + (12 if hour == 18 else 0)
+            add(
+                "heart_rate",
+                midnight + timedelta(hours=hour, minutes=rng.randint(0, 59)),
+                value=round(rhythm + rng.gauss(0, 3)),
+            )
+        morning = midnight + timedelta(hours=7, minutes=rng.randint(0, 40))
+        systolic = round(rng.gauss(138 if "Hypertension" in user.profile.conditions else 118, 7))
+        add(
+            "blood_pressure",
+            morning,
+            systolic=systolic,
+            diastolic=round(min(systolic - 25, rng.gauss(80, 5))),
+            unit="mmHg",
+        )
+        weight += rng.gauss(0.01, 0.15)  # a slow drift
+        add("body_weight", morning + timedelta(minutes=5), value=round(weight, 1), unit="kg")
+        add("steps", midnight + timedelta(hours=21), value=max(0, round(rng.gauss(7500, 2500))))
+        asleep = midnight - timedelta(hours=rng.uniform(0.5, 2))
+        awake = midnight + timedelta(hours=rng.uniform(6, 7.5))
+        hours = round((awake - asleep).total_seconds() / 3600, 2)
+        add("sleep_duration", asleep, ended_at=awake.isoformat(), value=hours, unit="h")
+        if diabetic:
+            for meal_hour in (7, 12, 18, 22):
+                glucose = rng.gauss(160 if meal_hour != 7 else 125, 30)
+                add(
+                    "blood_glucose",
+                    midnight + timedelta(hours=meal_hour, minutes=rng.randint(0, 50)),
+                    value=round(max(55, glucose)),
+                )
+    return items
+
+
+def seed_demo_readings(*, stdout, days: int = DEMO_DAYS) -> None:
+    """Add `days` days of readings for every demo patient, with a progress bar."""
+    patients = list(
+        User.objects.filter(role=Role.PATIENT, email__endswith="@openvitals.local").select_related("profile")
+    )
+    now = timezone.now()
+    for patient in patients:
+        items = _readings_for(patient, days=days, now=now)
+        created = 0
+        for start in range(0, len(items), CHUNK):
+            outcome = record_readings(user=patient, items=items[start : start + CHUNK])
+            created += outcome.count("created") + outcome.count("replaced")
+            done = min(start + CHUNK, len(items))
+            bar = "#" * (30 * done // len(items))
+            stdout.write(f"\r  readings {patient.email:<26} [{bar:<30}] {done}/{len(items)}", ending="")
+            stdout.flush()
+        stdout.write(f"  ({created} new)")
