@@ -11,12 +11,13 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/openvitals
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install run serve migrate seed test check lint format worker beat bench services clean
+.PHONY: help install run migrate seed test check lint format bench worker beat clean
 
 help:
 	@echo "make run      set up, migrate, seed the demo and serve on http://$(HOST):$(PORT)/ (SQLite, no services)"
 	@echo "make test     the full suite against PostgreSQL and Redis"
 	@echo "make check    ruff, migrations check, OpenAPI schema validation"
+	@echo "make bench    benchmarks on PostgreSQL, printing ratios measured side by side"
 	@echo "make worker   a Celery worker on every queue (needs REDIS_URL)"
 	@echo "make beat     Celery beat with the database scheduler (needs REDIS_URL)"
 
@@ -59,6 +60,11 @@ lint: check
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+bench: install
+	@DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PY) scripts/check_services.py
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(PY) bench/read_paths.py
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l INFO -Q ingest,default,notifications,integrations
