@@ -175,21 +175,23 @@ class OwnedViewSet(viewsets.GenericViewSet):
         self.log_access(page if page is not None else queryset, action=AccessAction.LIST, per_object=False)
         return page
 
-    def log_access(
-        self, objects: Iterable[models.Model], *, action: str, per_object: bool, resource: str | None = None
-    ) -> None:
+    def log_access(self, objects: Iterable[models.Model], *, action: str, per_object: bool) -> None:
         """Record reads and writes of other people's data (one row per object, or per patient for lists)."""
-        actor = self.request.user
         entries: dict[tuple[Any, str], None] = {}
         for obj in objects:
             patient_id = obj.pk if self.patient_field is None else getattr(obj, f"{self.patient_field}_id")
-            if patient_id != actor.pk:
-                entries[(patient_id, str(obj.pk) if per_object else "")] = None
+            entries[(patient_id, str(obj.pk) if per_object else "")] = None
+        self.log_patient_access(list(entries), action=action, resource=self.model._meta.model_name)
+
+    def log_patient_access(self, entries: list[tuple[Any, str]], *, action: str, resource: str) -> None:
+        """Append access-log rows for (patient id, object id) entries that are not the actor's own."""
+        actor = self.request.user
+        entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
         if entries:
             record_access(
                 actor=actor,
-                entries=list(entries),
-                resource=resource or self.model._meta.model_name,
+                entries=entries,
+                resource=resource,
                 action=action,
                 ip=client_ip(self.request),
                 request_id=current_request_id(),

@@ -63,7 +63,7 @@ class PatientScopedMixin:
     def subject(self) -> User:
         patient = self.requested_patient()
         if patient is not None and patient.pk != self.request.user.pk:
-            self.log_access([patient], action=AccessAction.READ, per_object=False, resource=self.action)
+            self.log_patient_access([(patient.pk, "")], action=AccessAction.READ, resource=f"reading-{self.action}")
             return patient
         return self.request.user
 
