@@ -209,7 +209,8 @@ def stats(*, patient, days: int, now: datetime | None = None) -> list[dict[str, 
     latest_filter = Q()
     for row in rows:
         latest_filter |= Q(metric_type_id=row["metric_type"], recorded_at=row["latest_at"])
-    latest = {r.metric_type_id: r for r in readings.filter(latest_filter).order_by("metric_type_id", "-created_at")}
+    # Ties at the same moment: the last stored wins (the dict keeps the last row per type).
+    latest = {r.metric_type_id: r for r in readings.filter(latest_filter).order_by("metric_type_id", "created_at")}
     types = MetricType.objects.in_bulk([row["metric_type"] for row in rows])
     result = []
     for row in rows:

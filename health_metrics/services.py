@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Profile, User
@@ -149,7 +150,12 @@ def record_readings(
                 with transaction.atomic():
                     reading.save(force_insert=True)
             except IntegrityError:
-                existing = Reading.objects.filter(user=user, client_id=reading.client_id).values_list("id", flat=True)
+                same = (
+                    Q(client_id=reading.client_id)
+                    if reading.client_id is not None
+                    else Q(metric_type_id=reading.metric_type_id, daily_total_key=reading.daily_total_key)
+                )
+                existing = Reading.objects.filter(same, user=user).values_list("id", flat=True)
                 for result in results:
                     if result is not None and result.id == reading.id:
                         result.status, result.id = "duplicate", existing.first()

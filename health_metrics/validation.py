@@ -23,6 +23,7 @@ from .models import Aggregation, MetricType, Source
 from .units import UnknownUnit, conversion
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
 
 
@@ -71,9 +72,13 @@ def _number(data: Mapping[str, Any], *names: str) -> tuple[str, float | None]:
             raw = data[name]
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise ReadingError(name, "invalid", "Must be a number.")
-            if not math.isfinite(raw):
+            try:
+                number = float(raw)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
                 raise ReadingError(name, "invalid", "Must be a finite number.")
-            return name, float(raw)
+            return name, number
     return names[0], None
 
 
@@ -92,6 +97,8 @@ def _datetime(data: Mapping[str, Any], name: str, tz: zoneinfo.ZoneInfo) -> date
             raise ReadingError(name, "invalid", "Must be an ISO 8601 date and time, e.g. 2026-03-08T07:30:00-05:00.")
     else:
         raise ReadingError(name, "invalid", "Must be an ISO 8601 date and time.")
+    if parsed.year < EARLIEST_YEAR:
+        raise ReadingError(name, "invalid", f"Must be after {EARLIEST_YEAR}.")
     if parsed.tzinfo is None:  # no offset given: the user's own time zone says what it means
         return parsed.replace(tzinfo=tz)
     if isinstance(raw, str) and raw.upper().endswith("Z"):

@@ -12,6 +12,11 @@ from ..models import Reading, Source
 
 def _bound(value: str, name: str):  # noqa: ANN202
     """A date (a whole local day) or an ISO datetime with an offset."""
+    if len(value) == 10:  # YYYY-MM-DD: parse_datetime would read it as a naive midnight
+        day = _parse(parse_date, value)
+        if day is None:
+            raise ValidationError({name: ["Must be a date (YYYY-MM-DD) or a datetime with an offset."]})
+        return day
     try:
         moment = parse_datetime(value)
     except ValueError:
@@ -27,6 +32,13 @@ def _bound(value: str, name: str):  # noqa: ANN202
     if day is None:
         raise ValidationError({name: ["Must be a date (YYYY-MM-DD) or a datetime with an offset."]})
     return day
+
+
+def _parse(parser, value: str):  # noqa: ANN001, ANN202
+    try:
+        return parser(value)
+    except ValueError:
+        return None
 
 
 class ReadingFilterSet(django_filters.FilterSet):

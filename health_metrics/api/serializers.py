@@ -60,7 +60,7 @@ class MetricTypeSerializer(serializers.ModelSerializer):
 
 class ReadingSerializer(serializers.ModelSerializer):
     patient = serializers.UUIDField(source="user_id", read_only=True)
-    metric_type = MetricTypeField(read_only=True)
+    metric_type = MetricTypeField(source="metric_type_id", read_only=True)  # from the in-memory catalog
     unit = serializers.SerializerMethodField()
     systolic = serializers.SerializerMethodField()
     diastolic = serializers.SerializerMethodField()

@@ -193,6 +193,9 @@ class TargetViewSet(
     serializer_class = TargetSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    def get_queryset(self):
+        return super().get_queryset().select_related("metric_type")
+
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         serializer = self.get_serializer(

@@ -32,3 +32,10 @@ class TargetFactory(factory.django.DjangoModelFactory):
     kind = "at_least"
     target_value = 8000
     start_date = factory.LazyFunction(timezone.localdate)
+
+
+def set_timezone(user, name: str):
+    """Give the user's profile an IANA time zone (their local calendar for days, weeks and months)."""
+    user.profile.timezone = name
+    user.profile.save(update_fields=["timezone"])
+    return user
