@@ -198,6 +198,49 @@ class DailySummary(models.Model):
         return f"{self.metric_type_id} {self.local_date}"
 
 
+class Period(models.TextChoices):
+    WEEK = "week", "Week (from Monday)"
+    MONTH = "month", "Month"
+
+
+class PeriodSummary(models.Model):
+    """Per (user, type, week or month of the local calendar): the same figures as a day's, from raw values.
+
+    Medians are exact (computed over the period's readings, never from daily medians).
+    Recomputed with the days they contain.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(max_length=8, choices=Period.choices)
+    start = models.DateField(help_text="The Monday of the week, or the first of the month.")
+    count = models.PositiveIntegerField()
+    min = models.FloatField()
+    max = models.FloatField()
+    mean = models.FloatField()
+    median = models.FloatField()
+    sum = models.FloatField()
+    secondary_min = models.FloatField(null=True, blank=True)
+    secondary_max = models.FloatField(null=True, blank=True)
+    secondary_mean = models.FloatField(null=True, blank=True)
+    secondary_median = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start"]
+        verbose_name_plural = "period summaries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "metric_type", "period", "start"], name="period_summary_unique_bucket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_type_id} {self.period} of {self.start}"
+
+
 class TargetKind(models.TextChoices):
     AT_LEAST = "at_least", "At least"
     AT_MOST = "at_most", "At most"

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Profile
 
-from .models import Aggregation, DailySummary, MetricType, Reading, Target, TargetKind
+from .models import Aggregation, DailySummary, MetricType, Period, PeriodSummary, Reading, Target, TargetKind
 
 # Trend direction: a change of the mean smaller than this, either way, is "stable".
 TREND_DEAD_BAND_PERCENT = 2.0
@@ -78,33 +78,32 @@ PERIODS = {"week": TruncWeek("local_date"), "month": TruncMonth("local_date")}
 
 
 def summary(*, patient, metric_type: MetricType, period: str, start: date, end: date) -> list[dict[str, Any]]:
-    """Buckets of the patient's local calendar, newest first.
+    """Buckets of the patient's local calendar, newest first, from the rollups.
 
-    Days come from the daily rollups; weeks (Monday first) and months are aggregated from
-    the raw readings, so their medians are exact (never a median of medians).
+    Days come from the daily rollups; weeks (Monday first) and months from the period
+    rollups, whose medians were computed over the raw values (never a median of medians).
+    A week or month that `start` / `end` cut is still shown whole.
     """
     if period == "day":
         rows = DailySummary.objects.filter(
             user=patient, metric_type=metric_type, local_date__gte=start, local_date__lte=end
         ).order_by("-local_date")
-        return [
-            {
-                "start": row.local_date,
-                "end": row.local_date,
-                **{name: getattr(row, name) for name in _STAT_FIELDS},
-            }
-            for row in rows
-        ]
-    readings = Reading.objects.filter(user=patient, metric_type=metric_type, local_date__gte=start, local_date__lte=end)
-    buckets = []
-    for row in bucket_stats(readings, PERIODS[period]):
-        first = row["bucket"]
-        if period == "week":
-            last = first + timedelta(days=6)
-        else:
-            last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        buckets.append({"start": first, "end": last, **{name: row[name] for name in _STAT_FIELDS}})
-    return buckets
+        return [{"start": row.local_date, "end": row.local_date, **_stats_of(row)} for row in rows]
+    first = start - timedelta(days=start.weekday()) if period == Period.WEEK else start.replace(day=1)
+    rows = PeriodSummary.objects.filter(
+        user=patient, metric_type=metric_type, period=period, start__gte=first, start__lte=end
+    ).order_by("-start")
+    return [{"start": row.start, "end": period_end(period, row.start), **_stats_of(row)} for row in rows]
+
+
+def period_end(period: str, start: date) -> date:
+    if period == Period.WEEK:
+        return start + timedelta(days=6)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _stats_of(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _STAT_FIELDS}
 
 
 _STAT_FIELDS = (

@@ -13,15 +13,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Profile, User
 from config.errors import field_error
 
 from .catalog import get_catalog
-from .models import DailySummary, MetricType, Reading, Source, Target, TargetKind
-from .selectors import bucket_stats
+from .models import DailySummary, MetricType, Period, PeriodSummary, Reading, Source, Target, TargetKind
+from .selectors import PERIODS, bucket_stats, period_end
 from .units import UnknownUnit, conversion
 from .validation import ReadingError, ValidReading, parse_reading
 
@@ -250,25 +250,26 @@ def enqueue_rollups(*, user: User, days: Iterable[tuple[int, date]]) -> None:
 
 
 def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]]) -> int:
-    """Rebuild the rollups of the given (type, local day) pairs from the raw readings.
+    """Rebuild the rollups of the given (type, local day) pairs, and of their weeks and months, from raw readings.
 
-    Idempotent: the result depends only on the readings. Days left without readings lose
-    their rollup. Returns how many rollups now exist for those days.
+    Idempotent: the result depends only on the readings. Days (and periods) left without
+    readings lose their rollup. Returns how many daily rollups now exist for those days.
     """
     by_type: dict[int, set[date]] = defaultdict(set)
     for type_id, day in days:
         by_type[type_id].add(day)
     written = 0
     for type_id, dates in by_type.items():
-        readings = Reading.objects.filter(user_id=user_id, metric_type_id=type_id, local_date__in=dates)
-        rows = bucket_stats(readings, "local_date")
-        summaries = [
-            DailySummary(user_id=user_id, metric_type_id=type_id, local_date=row["bucket"], **_summary_fields(row))
-            for row in rows
-        ]
+        readings = Reading.objects.filter(user_id=user_id, metric_type_id=type_id)
+        rows = bucket_stats(readings.filter(local_date__in=dates), "local_date")
         with transaction.atomic():
             DailySummary.objects.bulk_create(
-                summaries,
+                [
+                    DailySummary(
+                        user_id=user_id, metric_type_id=type_id, local_date=row["bucket"], **_summary_fields(row)
+                    )
+                    for row in rows
+                ],
                 update_conflicts=True,
                 unique_fields=["user", "metric_type", "local_date"],
                 update_fields=[*_SUMMARY_FIELDS, "updated_at"],
@@ -276,8 +277,39 @@ def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]])
             DailySummary.objects.filter(user_id=user_id, metric_type_id=type_id, local_date__in=dates).exclude(
                 local_date__in=[row["bucket"] for row in rows]
             ).delete()
-        written += len(summaries)
+            for period, starts in period_starts(dates).items():
+                _recompute_periods(readings, user_id=user_id, type_id=type_id, period=period, starts=starts)
+        written += len(rows)
     return written
+
+
+def period_starts(dates: Iterable[date]) -> dict[str, set[date]]:
+    """The weeks (their Mondays) and months (their firsts) that contain the dates."""
+    return {
+        Period.WEEK: {day - timedelta(days=day.weekday()) for day in dates},
+        Period.MONTH: {day.replace(day=1) for day in dates},
+    }
+
+
+def _recompute_periods(readings: QuerySet, *, user_id: Any, type_id: int, period: str, starts: set[date]) -> None:
+    within = Q()
+    for start in starts:
+        within |= Q(local_date__gte=start, local_date__lte=period_end(period, start))
+    rows = bucket_stats(readings.filter(within), PERIODS[period])
+    PeriodSummary.objects.bulk_create(
+        [
+            PeriodSummary(
+                user_id=user_id, metric_type_id=type_id, period=period, start=row["bucket"], **_summary_fields(row)
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["user", "metric_type", "period", "start"],
+        update_fields=[*_SUMMARY_FIELDS, "updated_at"],
+    )
+    PeriodSummary.objects.filter(user_id=user_id, metric_type_id=type_id, period=period, start__in=starts).exclude(
+        start__in=[row["bucket"] for row in rows]
+    ).delete()
 
 
 _SUMMARY_FIELDS = [

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CareTeamGrantFactory
 from conftest import bearer
+from health_metrics.services import reconcile_daily_summaries
 from health_metrics.tests.factories import ReadingFactory, TargetFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +46,7 @@ def week_of_readings(user, weeks: int):
     for week in range(weeks):
         for day in (0, 2, 4):
             ReadingFactory(user=user, value=60 + week + day, local_date=monday + timedelta(weeks=week, days=day))
+    reconcile_daily_summaries(since=monday)
 
 
 @pytest.mark.parametrize("period", ["week", "month"])

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from health_metrics.models import DailySummary, Reading
-from health_metrics.services import reconcile_daily_summaries
+from health_metrics.services import recompute_daily_summaries, reconcile_daily_summaries
 from health_metrics.tasks import recompute_daily_summaries_task, reconcile_daily_summaries_task
 from health_metrics.tests.factories import ReadingFactory, set_timezone
 
@@ -198,21 +198,23 @@ def test_the_weekly_median_is_the_median_of_the_raw_values(as_user, django_captu
     assert [b["median"] for b in summary(as_user, "day", "2026-11-02", "2026-11-04")["buckets"]] == [101, 100, 61]
 
 
-def test_weeks_follow_the_local_calendar(as_user, user):
+def test_weeks_follow_the_local_calendar(as_user, user, django_capture_on_commit_callbacks):
     set_timezone(user, "America/New_York")
-    record(
-        as_user,
-        heart_rate(60, "2026-11-09T03:00:00Z"),  # Sunday 8 November, 22:00 EST
-        heart_rate(90, "2026-11-09T05:30:00Z"),  # Monday 9 November, 00:30 EST
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        record(
+            as_user,
+            heart_rate(60, "2026-11-09T03:00:00Z"),  # Sunday 8 November, 22:00 EST
+            heart_rate(90, "2026-11-09T05:30:00Z"),  # Monday 9 November, 00:30 EST
+        )
     body = summary(as_user, "week", "2026-11-02", "2026-11-15")
     assert buckets(body, "count", "median") == [("2026-11-09", 1, 90), ("2026-11-02", 1, 60)]
 
 
-def test_the_monthly_median_is_the_median_of_the_raw_values(as_user):
+def test_the_monthly_median_is_the_median_of_the_raw_values(as_user, django_capture_on_commit_callbacks):
     october = {"2026-10-05": [60, 61, 62], "2026-10-20": [100], "2026-10-28": [101]}
     november = {"2026-11-03": [70, 80], "2026-11-17": [90, 95]}
-    record_days(as_user, october | november | {"2026-02-14": [66]})
+    with django_capture_on_commit_callbacks(execute=True):
+        record_days(as_user, october | november | {"2026-02-14": [66]})
     raw_october = [v for values in october.values() for v in values]
     raw_november = [v for values in november.values() for v in values]
     body = summary(as_user, "month", "2026-01-01", "2026-11-30")
@@ -225,18 +227,21 @@ def test_the_monthly_median_is_the_median_of_the_raw_values(as_user):
     assert statistics.median(raw_november) == 85
 
 
-def test_months_follow_the_local_calendar(as_user, user):
+def test_months_follow_the_local_calendar(as_user, user, django_capture_on_commit_callbacks):
     set_timezone(user, "America/New_York")
-    record(as_user, heart_rate(60, "2026-11-01T02:30:00Z"))  # 31 October, 22:30 EDT
+    with django_capture_on_commit_callbacks(execute=True):
+        record(as_user, heart_rate(60, "2026-11-01T02:30:00Z"))  # 31 October, 22:30 EDT
     body = summary(as_user, "month", "2026-10-01", "2026-11-30")
     assert buckets(body, "count") == [("2026-10-01", 1)]
 
 
-def test_summaries_are_the_patients_own(as_user, user, other_user):
-    record(as_user, heart_rate(60, "2026-11-03T08:00:00Z"))
+def test_summaries_are_the_patients_own(as_user, user, other_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        record(as_user, heart_rate(60, "2026-11-03T08:00:00Z"))
     ReadingFactory(
         user=other_user, value=150, recorded_at=timezone.now() - timedelta(days=20), local_date=date(2026, 11, 3)
     )
+    recompute_daily_summaries(user_id=other_user.pk, days=[(2, date(2026, 11, 3))])
     body = summary(as_user, "week", "2026-11-02", "2026-11-08")
     assert buckets(body, "count", "max") == [("2026-11-02", 1, 60)]
 
@@ -279,16 +284,17 @@ def test_a_bad_summary_query_is_400(as_user, query, attr):
 # --- daily rollups ---------------------------------------------------------------------------------
 
 
-def test_day_buckets_come_from_the_daily_rollups(as_user, user):
+def test_buckets_come_from_the_rollups(as_user, user):
     # Stored without running the after-commit rollup: the raw rows exist, the rollups do not.
     record(as_user, heart_rate(60, "2026-11-03T08:00:00Z"), heart_rate(70, "2026-11-03T09:00:00Z"))
     assert not DailySummary.objects.exists()
     assert summary(as_user, "day", "2026-11-03", "2026-11-03")["buckets"] == []
+    assert summary(as_user, "week", "2026-11-02", "2026-11-08")["buckets"] == []
+    recompute_daily_summaries(user_id=user.pk, days=[(2, date(2026, 11, 3))])
     assert buckets(summary(as_user, "week", "2026-11-02", "2026-11-08"), "count") == [("2026-11-02", 2)]
+    assert buckets(summary(as_user, "month", "2026-11-01", "2026-11-30"), "count") == [("2026-11-01", 2)]
 
-    DailySummary.objects.create(
-        user=user, metric_type_id=2, local_date=date(2026, 11, 3), count=9, min=1, max=9, mean=5, median=5, sum=45
-    )
+    DailySummary.objects.filter(user=user).update(count=9, sum=45)  # the day's figures are the rollup's
     (bucket,) = summary(as_user, "day", "2026-11-03", "2026-11-03")["buckets"]
     assert (bucket["start"], bucket["end"], bucket["count"], bucket["sum"]) == ("2026-11-03", "2026-11-03", 9, 45)
 
