@@ -107,8 +107,11 @@ class Reading(models.Model):
     """One measurement, stored in the type's canonical unit, with what the client sent kept beside it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="readings")
-    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes: the composite ones below start with user (and then type).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="readings", db_index=False
+    )
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+", db_index=False)
     value = models.FloatField(help_text="Canonical unit; the systolic value for blood pressure.")
     secondary_value = models.FloatField(null=True, blank=True, help_text="Diastolic, for blood pressure.")
     original_value = models.FloatField()

@@ -44,7 +44,7 @@ def bucket_stats(readings: QuerySet, bucket: Any) -> list[dict[str, Any]]:
     """
     expression = F(bucket) if isinstance(bucket, str) else bucket
     aggregates: dict[str, Any] = {
-        "count": Count("id"),
+        "count": Count("*"),
         "min": Min("value"),
         "max": Max("value"),
         "mean": Avg("value"),
