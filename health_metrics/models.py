@@ -170,12 +170,22 @@ class Reading(models.Model):
         return f"{round(self.value, 2):g}"
 
 
-class DailySummary(models.Model):
-    """Per (user, type, local day): count, min, max, mean, median, sum; kept current by Celery."""
+class SummaryFigures(models.Model):
+    """What every rollup holds: count, min, max, mean, (exact) median and sum, and the diastolic's."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
-    local_date = models.DateField()
+    FIGURES = (
+        "count",
+        "min",
+        "max",
+        "mean",
+        "median",
+        "sum",
+        "secondary_min",
+        "secondary_max",
+        "secondary_mean",
+        "secondary_median",
+    )
+
     count = models.PositiveIntegerField()
     min = models.FloatField()
     max = models.FloatField()
@@ -186,6 +196,17 @@ class DailySummary(models.Model):
     secondary_max = models.FloatField(null=True, blank=True)
     secondary_mean = models.FloatField(null=True, blank=True)
     secondary_median = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class DailySummary(SummaryFigures):
+    """Per (user, type, local day): count, min, max, mean, median, sum; kept current by Celery."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    local_date = models.DateField()
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PatientDataQuerySet.as_manager()
@@ -206,7 +227,7 @@ class Period(models.TextChoices):
     MONTH = "month", "Month"
 
 
-class PeriodSummary(models.Model):
+class PeriodSummary(SummaryFigures):
     """Per (user, type, week or month of the local calendar): the same figures as a day's, from raw values.
 
     Medians are exact (computed over the period's readings, never from daily medians).
@@ -217,16 +238,6 @@ class PeriodSummary(models.Model):
     metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
     period = models.CharField(max_length=8, choices=Period.choices)
     start = models.DateField(help_text="The Monday of the week, or the first of the month.")
-    count = models.PositiveIntegerField()
-    min = models.FloatField()
-    max = models.FloatField()
-    mean = models.FloatField()
-    median = models.FloatField()
-    sum = models.FloatField()
-    secondary_min = models.FloatField(null=True, blank=True)
-    secondary_max = models.FloatField(null=True, blank=True)
-    secondary_mean = models.FloatField(null=True, blank=True)
-    secondary_median = models.FloatField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PatientDataQuerySet.as_manager()

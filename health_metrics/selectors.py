@@ -19,7 +19,17 @@ from django.utils import timezone
 
 from accounts.models import Profile
 
-from .models import Aggregation, DailySummary, MetricType, Period, PeriodSummary, Reading, Target, TargetKind
+from .models import (
+    Aggregation,
+    DailySummary,
+    MetricType,
+    Period,
+    PeriodSummary,
+    Reading,
+    SummaryFigures,
+    Target,
+    TargetKind,
+)
 
 # Trend direction: a change of the mean smaller than this, either way, is "stable".
 TREND_DEAD_BAND_PERCENT = 2.0
@@ -103,21 +113,7 @@ def period_end(period: str, start: date) -> date:
 
 
 def _stats_of(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _STAT_FIELDS}
-
-
-_STAT_FIELDS = (
-    "count",
-    "min",
-    "max",
-    "mean",
-    "median",
-    "sum",
-    "secondary_min",
-    "secondary_max",
-    "secondary_mean",
-    "secondary_median",
-)
+    return {name: getattr(row, name) for name in SummaryFigures.FIGURES}
 
 
 def _direction(change_percent: float | None) -> str | None:

@@ -20,7 +20,17 @@ from accounts.models import Profile, User
 from config.errors import field_error
 
 from .catalog import get_catalog
-from .models import DailySummary, MetricType, Period, PeriodSummary, Reading, Source, Target, TargetKind
+from .models import (
+    DailySummary,
+    MetricType,
+    Period,
+    PeriodSummary,
+    Reading,
+    Source,
+    SummaryFigures,
+    Target,
+    TargetKind,
+)
 from .selectors import PERIODS, bucket_stats, period_end
 from .units import UnknownUnit, conversion
 from .validation import ReadingError, ValidReading, parse_reading
@@ -272,7 +282,7 @@ def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]])
                 ],
                 update_conflicts=True,
                 unique_fields=["user", "metric_type", "local_date"],
-                update_fields=[*_SUMMARY_FIELDS, "updated_at"],
+                update_fields=[*SummaryFigures.FIGURES, "updated_at"],
             )
             DailySummary.objects.filter(user_id=user_id, metric_type_id=type_id, local_date__in=dates).exclude(
                 local_date__in=[row["bucket"] for row in rows]
@@ -305,29 +315,15 @@ def _recompute_periods(readings: QuerySet, *, user_id: Any, type_id: int, period
         ],
         update_conflicts=True,
         unique_fields=["user", "metric_type", "period", "start"],
-        update_fields=[*_SUMMARY_FIELDS, "updated_at"],
+        update_fields=[*SummaryFigures.FIGURES, "updated_at"],
     )
     PeriodSummary.objects.filter(user_id=user_id, metric_type_id=type_id, period=period, start__in=starts).exclude(
         start__in=[row["bucket"] for row in rows]
     ).delete()
 
 
-_SUMMARY_FIELDS = [
-    "count",
-    "min",
-    "max",
-    "mean",
-    "median",
-    "sum",
-    "secondary_min",
-    "secondary_max",
-    "secondary_mean",
-    "secondary_median",
-]
-
-
 def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in _SUMMARY_FIELDS} | {"updated_at": timezone.now()}
+    return {name: row[name] for name in SummaryFigures.FIGURES} | {"updated_at": timezone.now()}
 
 
 def reconcile_daily_summaries(*, since: date) -> int:
