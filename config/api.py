@@ -58,7 +58,9 @@ class ExceptionHandler(BaseExceptionHandler):
                 detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
             return exceptions.ValidationError(detail)
         if isinstance(exc, ConflictError):
-            return Conflict(exc.detail, code=exc.code)
+            conflict = Conflict(exc.detail, code=exc.code)
+            conflict.status_code = exc.status
+            return conflict
         return super().convert_known_exceptions(exc)
 
     def set_rollback(self) -> None:

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
 from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
+from iot_devices.api.views import DeviceViewSet, HeartbeatView, IngestBatchViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -15,9 +16,12 @@ router.register("patients", PatientViewSet, basename="patient")
 router.register("health-metrics/metric-types", MetricTypeViewSet, basename="metric-type")
 router.register("health-metrics/targets", TargetViewSet, basename="target")
 router.register("health-metrics", ReadingViewSet, basename="reading")
+router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
+router.register("iot-devices", DeviceViewSet, basename="device")
 
 app_name = "api"
 urlpatterns = [
     path("", include("accounts.api.urls")),
+    path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     *router.urls,
 ]

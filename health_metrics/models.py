@@ -123,6 +123,9 @@ class Reading(models.Model):
     # The local calendar day the reading belongs to (its own local time; intervals: where they end).
     local_date = models.DateField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    device = models.ForeignKey(
+        "iot_devices.Device", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     client_id = models.UUIDField(null=True, blank=True, help_text="Client-made id; retries store nothing twice.")
     external_id = models.CharField(max_length=255, blank=True)
     # Sum types only: a point reading is the day's running total from its source; a later
@@ -140,6 +143,11 @@ class Reading(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "client_id"], condition=Q(client_id__isnull=False), name="reading_unique_client_id"
+            ),
+            models.UniqueConstraint(
+                fields=["device", "metric_type", "recorded_at"],
+                condition=Q(device__isnull=False),
+                name="reading_one_per_device_type_time",
             ),
             models.UniqueConstraint(
                 fields=["user", "metric_type", "daily_total_key"],

@@ -88,13 +88,15 @@ def record_readings(
     items: Sequence[Mapping[str, Any]],
     default_source: str = Source.MANUAL,
     now: datetime | None = None,
+    device: Any = None,
 ) -> RecordOutcome:
     """Validate and store readings; valid ones are stored even when others fail.
 
     Idempotent: a `client_id` already stored (or repeated in the batch) is a `duplicate` and
     stores nothing. For sum types, a point reading is its source's running total for the
     local day: a later one replaces the stored one (`replaced`), an older one changes
-    nothing (`superseded`). Daily rollups of the touched days are recomputed after commit.
+    nothing (`superseded`). From a `device`, one reading per (type, recorded_at): a repeat
+    is a `duplicate`. Daily rollups of the touched days are recomputed after commit.
     """
     catalog, tz, now = get_catalog(), user_timezone(user), now or timezone.now()
     results: list[ItemResult | None] = [None] * len(items)
@@ -119,6 +121,12 @@ def record_readings(
         for r in (Reading.objects.filter(user=user, daily_total_key__in=total_keys) if total_keys else [])
     }
 
+    device_seen: dict[tuple[int, datetime], uuid.UUID] = {}
+    if device is not None and valid:
+        moments = [v.recorded_at for _, v in valid]
+        stored = Reading.objects.filter(device=device, recorded_at__gte=min(moments), recorded_at__lte=max(moments))
+        device_seen = {(t, at): pk for t, at, pk in stored.values_list("metric_type_id", "recorded_at", "id")}
+
     outcome = RecordOutcome(results=[])
     to_create: dict[uuid.UUID, Reading] = {}
     to_update: dict[uuid.UUID, Reading] = {}
@@ -126,6 +134,10 @@ def record_readings(
     for index, reading_in in valid:
         if reading_in.client_id is not None and reading_in.client_id in known_ids:
             results[index] = ItemResult(index, "duplicate", id=known_ids[reading_in.client_id])
+            continue
+        device_key = (reading_in.metric_type.id, reading_in.recorded_at)
+        if device is not None and device_key in device_seen:
+            results[index] = ItemResult(index, "duplicate", id=device_seen[device_key])
             continue
         key = reading_in.daily_total_key
         current = totals.get((reading_in.metric_type.id, key)) if key else None
@@ -139,13 +151,15 @@ def record_readings(
             (to_create if current.id in to_create else to_update)[current.id] = current
             reading, status = current, "replaced"
         else:
-            reading = Reading(id=uuid.uuid4(), user=user, **reading_in.model_fields())
+            reading = Reading(id=uuid.uuid4(), user=user, device=device, **reading_in.model_fields())
             to_create[reading.id] = reading
             if key:
                 totals[(reading_in.metric_type.id, key)] = reading
             status = "created"
         if reading_in.client_id is not None:
             known_ids[reading_in.client_id] = reading.id
+        if device is not None:
+            device_seen[device_key] = reading.id
         results[index] = ItemResult(index, status, id=reading.id)
         outcome.readings[index] = reading
         touched.add((reading.metric_type_id, reading.local_date))
@@ -160,11 +174,14 @@ def record_readings(
                 with transaction.atomic():
                     reading.save(force_insert=True)
             except IntegrityError:
-                same = (
-                    Q(client_id=reading.client_id)
-                    if reading.client_id is not None
-                    else Q(metric_type_id=reading.metric_type_id, daily_total_key=reading.daily_total_key)
-                )
+                if reading.client_id is not None:
+                    same = Q(client_id=reading.client_id)
+                elif reading.daily_total_key is not None:
+                    same = Q(metric_type_id=reading.metric_type_id, daily_total_key=reading.daily_total_key)
+                else:
+                    same = Q(
+                        device=reading.device, metric_type_id=reading.metric_type_id, recorded_at=reading.recorded_at
+                    )
                 existing = Reading.objects.filter(same, user=user).values_list("id", flat=True)
                 for result in results:
                     if result is not None and result.id == reading.id:

@@ -65,8 +65,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "storages",
+    "rest_framework_api_key",
     "accounts",
     "health_metrics",
+    "iot_devices",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +269,10 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode429Enum": f"{_errors}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_errors}.ErrorCode500Enum.choices",
         "RoleEnum": "accounts.models.Role.choices",
+        "DeviceStatusEnum": "iot_devices.models.DeviceStatus.choices",
+        "BatchStatusEnum": "iot_devices.models.BatchStatus.choices",
+        "GrantStatusEnum": ["active", "expired", "revoked"],
+        "ItemStatusEnum": ["created", "replaced", "duplicate", "superseded", "error"],
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -307,6 +313,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-expired-tokens": {
         "task": "accounts.tasks.flush_expired_tokens_task",
         "schedule": timedelta(hours=6),
+    },
+    "requeue-stranded-batches": {
+        "task": "iot_devices.tasks.requeue_stranded_batches_task",
+        "schedule": timedelta(minutes=1),
     },
     "reconcile-daily-summaries": {
         "task": "health_metrics.tasks.reconcile_daily_summaries_task",

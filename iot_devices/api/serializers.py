@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from health_metrics.catalog import get_catalog
+
+from ..models import Device, DeviceStatus, IngestBatch
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    supported_metric_types = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        model = Device
+        fields = (
+            "id",
+            "owner",
+            "name",
+            "device_type",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "supported_metric_types",
+            "status",
+            "is_active",
+            "last_seen_at",
+            "battery_level",
+            "signal_strength",
+            "configuration",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = (
+            "id",
+            "owner",
+            "last_seen_at",
+            "battery_level",
+            "signal_strength",
+            "created_at",
+            "updated_at",
+        )
+
+    def validate_supported_metric_types(self, value: list[str]) -> list[str]:
+        codes = []
+        for label in value:
+            metric_type = get_catalog().resolve(label)
+            if metric_type is None:
+                raise serializers.ValidationError(
+                    f"Unknown metric type {label!r}. Valid types: {', '.join(get_catalog().codes)}."
+                )
+            codes.append(metric_type.code)
+        return codes
+
+
+class DeviceWithKeySerializer(DeviceSerializer):
+    api_key = serializers.CharField(read_only=True, help_text="Shown once: store it on the device.")
+
+    class Meta(DeviceSerializer.Meta):
+        fields = (*DeviceSerializer.Meta.fields, "api_key")
+
+
+class ApiKeySerializer(serializers.Serializer):
+    api_key = serializers.CharField(help_text="Shown once; the previous key no longer works.")
+
+
+class IngestEnvelopeSerializer(serializers.Serializer):
+    """What a device sends (documentation; checked in iot_devices.services.receive_batch)."""
+
+    batch_id = serializers.CharField(max_length=100, help_text="The device's own id for the batch.")
+    sent_at = serializers.DateTimeField(required=False)
+    readings = serializers.ListField(child=serializers.DictField(), max_length=10_000)
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    attr = serializers.CharField()
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class IngestBatchSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    errors = BatchErrorSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = IngestBatch
+        fields = (
+            "id",
+            "url",
+            "device",
+            "batch_id",
+            "status",
+            "reading_count",
+            "accepted",
+            "duplicates",
+            "rejected",
+            "errors",
+            "attempts",
+            "sent_at",
+            "received_at",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+    def get_url(self, batch: IngestBatch) -> str:
+        path = reverse("api:ingest-batch-detail", args=[batch.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class IngestAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    battery_level = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    signal_strength = serializers.IntegerField(min_value=-150, max_value=0, required=False, help_text="dBm")
+    firmware_version = serializers.CharField(max_length=50, required=False)
+    status = serializers.ChoiceField(choices=DeviceStatus.choices, required=False)
+
+
+class DeviceStatsSerializer(serializers.Serializer):
+    devices = serializers.IntegerField()
+    active = serializers.IntegerField()
+    batches = serializers.DictField(child=serializers.IntegerField())
+    readings_accepted = serializers.IntegerField()
+    readings_rejected = serializers.IntegerField()

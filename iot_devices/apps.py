@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class IotDevicesConfig(AppConfig):
+    name = "iot_devices"
+    verbose_name = "IoT devices"

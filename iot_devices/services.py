@@ -1,0 +1,173 @@
+"""Device registration and keys, batch ingestion, heartbeats."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import User
+from config.errors import ConflictError, field_error
+from health_metrics.models import Source
+from health_metrics.services import record_readings
+
+from .models import BatchStatus, Device, DeviceAPIKey, IngestBatch
+
+MAX_BATCH_READINGS = 10_000
+
+
+class BatchTooLarge(Exception):
+    """More readings than one batch may carry (mapped to 413)."""
+
+
+@transaction.atomic
+def register_device(*, owner: User, **fields: Any) -> tuple[Device, str]:
+    """Create a device and its key; the key is returned here and never again."""
+    device = Device.objects.create(owner=owner, **fields)
+    _, key = DeviceAPIKey.objects.create_key(device=device, name=device.name[:50])
+    return device, key
+
+
+@transaction.atomic
+def rotate_device_key(*, device: Device) -> str:
+    """A new key; the old one stops working at once."""
+    DeviceAPIKey.objects.filter(device=device).delete()
+    _, key = DeviceAPIKey.objects.create_key(device=device, name=device.name[:50])
+    return key
+
+
+def _payload_digest(readings: list) -> str:
+    canonical = json.dumps(readings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def receive_batch(*, device: Device, body: Any) -> tuple[IngestBatch, bool]:
+    """Check the envelope, store the batch and enqueue it on commit.
+
+    Answers (batch, created). The same batch_id with the same readings answers the stored
+    batch and stores nothing; with different readings it is a conflict.
+    """
+    if not isinstance(body, dict):
+        raise field_error("non_field_errors", "Expected a JSON object with batch_id and readings.")
+    batch_id = body.get("batch_id")
+    if not isinstance(batch_id, str | int) or isinstance(batch_id, bool) or not str(batch_id).strip():
+        raise field_error("batch_id", "A batch_id (a string of your choosing) is required.", code="required")
+    batch_id = str(batch_id).strip()
+    if len(batch_id) > 100:
+        raise field_error("batch_id", "At most 100 characters.", code="max_length")
+    readings = body.get("readings")
+    if not isinstance(readings, list) or not readings:
+        raise field_error("readings", "A non-empty list of readings is required.", code="required")
+    if len(readings) > MAX_BATCH_READINGS:
+        raise BatchTooLarge(f"{len(readings)} readings; a batch carries at most {MAX_BATCH_READINGS:,}.")
+    sent_at = body.get("sent_at")
+    if sent_at is not None:
+        parsed = parse_datetime(sent_at) if isinstance(sent_at, str) else None
+        if parsed is None or parsed.tzinfo is None:
+            raise field_error("sent_at", "Must be an ISO 8601 datetime with an offset.")
+        sent_at = parsed
+    digest = _payload_digest(readings)
+    try:
+        with transaction.atomic():
+            batch = IngestBatch.objects.create(
+                device=device,
+                batch_id=batch_id,
+                payload=readings,
+                payload_sha256=digest,
+                reading_count=len(readings),
+                sent_at=sent_at,
+            )
+    except IntegrityError:
+        batch = IngestBatch.objects.get(device=device, batch_id=batch_id)
+        if batch.payload_sha256 != digest:
+            raise ConflictError(
+                f"Batch {batch_id!r} was already received with different readings.", code="batch_id_reused", status=422
+            ) from None
+        return batch, False
+    enqueue_batch(batch)
+    return batch, True
+
+
+def enqueue_batch(batch: IngestBatch) -> None:
+    from .tasks import process_batch_task
+
+    transaction.on_commit(lambda: process_batch_task.delay(str(batch.pk)))
+
+
+def _claim(batch_id: Any) -> bool:
+    """Take the batch for processing: received, or processing but abandoned (the worker died)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * 2)
+    claimed = (
+        IngestBatch.objects.filter(pk=batch_id)
+        .filter(Q(status=BatchStatus.RECEIVED) | Q(status=BatchStatus.PROCESSING, started_at__lt=stale))
+        .update(status=BatchStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1)
+    )
+    return claimed == 1
+
+
+def process_batch(*, batch_id: Any) -> IngestBatch | None:
+    """Validate, convert and store a batch's readings; record what happened to each.
+
+    Safe to run twice: it claims the batch by a conditional update first, and readings are
+    unique per (device, type, recorded_at), so a re-run after a crash stores nothing twice.
+    """
+    if not _claim(batch_id):
+        return None
+    batch = IngestBatch.objects.select_related("device__owner").get(pk=batch_id)
+    device = batch.device
+    with transaction.atomic():
+        outcome = record_readings(user=device.owner, items=batch.payload, default_source=Source.DEVICE, device=device)
+        errors = [{"index": r.index, **r.error} for r in outcome.results if r.status == "error"]
+        accepted = outcome.count("created") + outcome.count("replaced")
+        duplicates = outcome.count("duplicate") + outcome.count("superseded")
+        status = (
+            BatchStatus.DONE if not errors else (BatchStatus.PARTIAL if accepted or duplicates else BatchStatus.FAILED)
+        )
+        now = timezone.now()
+        IngestBatch.objects.filter(pk=batch.pk).update(
+            status=status,
+            accepted=accepted,
+            duplicates=duplicates,
+            rejected=len(errors),
+            errors=errors[:1000],
+            finished_at=now,
+        )
+        Device.objects.filter(pk=device.pk).update(last_seen_at=now)
+    batch.refresh_from_db()
+    return batch
+
+
+def requeue_stranded_batches(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue batches never picked up (the broker was down) or abandoned mid-way (the worker died)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * 2)
+    stranded = IngestBatch.objects.filter(
+        Q(status=BatchStatus.RECEIVED, received_at__lt=now - older_than)
+        | Q(status=BatchStatus.PROCESSING, started_at__lt=stale)
+    ).values_list("pk", flat=True)
+    from .tasks import process_batch_task
+
+    count = 0
+    for pk in stranded[:10_000]:
+        process_batch_task.delay(str(pk))
+        count += 1
+    return count
+
+
+def record_heartbeat(*, device: Device, data: dict[str, Any]) -> Device:
+    fields = {"last_seen_at": timezone.now()}
+    for name in ("battery_level", "signal_strength", "firmware_version", "status"):
+        if name in data:
+            fields[name] = data[name]
+    Device.objects.filter(pk=device.pk).update(**fields)
+    device.refresh_from_db()
+    return device

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import process_batch, requeue_stranded_batches
+
+
+@shared_task(acks_late=True)
+def process_batch_task(batch_id: str) -> str | None:
+    """Process one ingest batch (queue `ingest`). Idempotent: claimed by a conditional update."""
+    batch = process_batch(batch_id=batch_id)
+    return batch.status if batch else None
+
+
+@shared_task
+def requeue_stranded_batches_task() -> int:
+    """Beat: re-enqueue batches left received (broker down) or stuck processing (worker died)."""
+    return requeue_stranded_batches()

@@ -1,0 +1,24 @@
+import factory
+
+from accounts.tests.factories import UserFactory
+from iot_devices.models import Device, IngestBatch
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Watch {n}")
+    device_type = "smartwatch"
+
+
+class IngestBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IngestBatch
+
+    device = factory.SubFactory(DeviceFactory)
+    batch_id = factory.Sequence(lambda n: f"batch-{n}")
+    payload = factory.LazyFunction(list)
+    payload_sha256 = "0" * 64
+    reading_count = 0
