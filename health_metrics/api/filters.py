@@ -44,12 +44,13 @@ def _parse(parser, value: str):  # noqa: ANN001, ANN202
 class ReadingFilterSet(django_filters.FilterSet):
     metric_type = django_filters.CharFilter(method="filter_metric_type", help_text="Code, alias or label.")
     source = django_filters.ChoiceFilter(choices=Source.choices)
+    device = django_filters.UUIDFilter(field_name="device_id", help_text="Readings from one device.")
     start_date = django_filters.CharFilter(method="filter_start", help_text="Local day (inclusive) or datetime.")
     end_date = django_filters.CharFilter(method="filter_end", help_text="Local day (inclusive) or datetime.")
 
     class Meta:
         model = Reading
-        fields = ("metric_type", "source", "start_date", "end_date")
+        fields = ("metric_type", "source", "device", "start_date", "end_date")
 
     def filter_metric_type(self, queryset, name, value):  # noqa: ANN001, ANN201
         metric_type = get_catalog().resolve(value)

@@ -101,7 +101,7 @@ class ReadingViewSet(
         """
         params = self.request.query_params
         bounds = [params.get(name) for name in ("start_date", "end_date")]
-        if params.get("source") or any(bound and len(bound) != 10 for bound in bounds):
+        if params.get("source") or params.get("device") or any(bound and len(bound) != 10 for bound in bounds):
             return None
         rollups = DailySummary.objects.for_user(self.request.user)
         patient = self.requested_patient()
