@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -57,6 +57,10 @@ class ExceptionHandler(BaseExceptionHandler):
             if isinstance(detail, dict) and NON_FIELD_ERRORS in detail:
                 detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
             return exceptions.ValidationError(detail)
+        if isinstance(exc, RequestDataTooBig):
+            too_large = exceptions.APIException("The request body is too large.", code="request_too_large")
+            too_large.status_code = 413
+            return too_large
         if isinstance(exc, ConflictError):
             conflict = Conflict(exc.detail, code=exc.code)
             conflict.status_code = exc.status

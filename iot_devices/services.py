@@ -70,7 +70,10 @@ def receive_batch(*, device: Device, body: Any) -> tuple[IngestBatch, bool]:
         raise BatchTooLarge(f"{len(readings)} readings; a batch carries at most {MAX_BATCH_READINGS:,}.")
     sent_at = body.get("sent_at")
     if sent_at is not None:
-        parsed = parse_datetime(sent_at) if isinstance(sent_at, str) else None
+        try:
+            parsed = parse_datetime(sent_at) if isinstance(sent_at, str) else None
+        except ValueError:  # well-formed but impossible, e.g. month 13
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             raise field_error("sent_at", "Must be an ISO 8601 datetime with an offset.")
         sent_at = parsed

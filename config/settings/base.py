@@ -244,9 +244,12 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_FORMATTER_CLASS": "config.api.ExceptionFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
 }
-# Largest request body accepted, in bytes; a view may allow more with `max_body_bytes`.
+# Largest request body accepted, in bytes (413 above); device ingest allows more.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+# config.middleware.BodySizeLimitMiddleware enforces the per-view limit before the body is
+# read; Django's own cap must only be no lower than the largest of them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, INGEST_MAX_BODY_BYTES)
 
 _errors = "drf_standardized_errors.openapi_serializers"
 SPECTACULAR_SETTINGS = {

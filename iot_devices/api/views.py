@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.http import JsonResponse
@@ -110,7 +111,7 @@ class IngestBatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
     patient_field = None
     serializer_class = IngestBatchSerializer
     authentication_classes = [DeviceKeyAuthentication, JWTAuthentication]
-    max_body_bytes = 16 * 1024 * 1024  # 10,000 readings
+    max_body_bytes = settings.INGEST_MAX_BODY_BYTES  # 10,000 readings
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

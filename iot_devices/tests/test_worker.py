@@ -1,0 +1,91 @@
+"""A real Celery worker on Redis takes a batch off the `ingest` queue and processes it end to end."""
+
+import logging
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import UserFactory
+from config.celery import app
+from conftest import bearer
+from health_metrics.models import Reading
+from iot_devices.models import IngestBatch
+
+
+def _is_pytests(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("_pytest")
+
+
+@pytest.fixture
+def logging_restored():
+    """An embedded worker reconfigures logging; put it back for later tests (as config/tests/test_celery.py)."""
+    names = ["", "celery", "celery.task", "celery.redirected", "multiprocessing"]
+    saved = {
+        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level, logging.getLogger(name).propagate)
+        for name in names
+    }
+    try:
+        yield
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            current_pytest = [h for h in logger.handlers if _is_pytests(h)]
+            logger.handlers = [h for h in handlers if not _is_pytests(h)] + current_pytest
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+@pytest.fixture
+def not_eager():
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
+
+
+def purge(*queues):
+    with app.connection_for_write() as connection:
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)  # acks_late leaves messages from aborted runs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_processes_a_batch_from_the_ingest_queue(not_eager, logging_restored):
+    assert settings.CELERY_BROKER_URL.startswith("redis://127.0.0.1:")
+    purge("ingest", "default")
+    owner = UserFactory()
+    registered = bearer(APIClient(), owner).post("/api/v1/iot-devices/", {"name": "Watch"}, format="json")
+    assert registered.status_code == 201
+    device = APIClient()
+    device.credentials(HTTP_X_DEVICE_KEY=registered.json()["api_key"])
+    readings = [
+        {"metric_type": "heart_rate", "value": 70 + n, "recorded_at": f"2025-06-01T08:0{n}:00Z"} for n in range(3)
+    ] + [{"metric_type": "heart_rate", "value": 900, "recorded_at": "2025-06-01T09:00:00Z"}]
+
+    try:
+        response = device.post("/api/v1/iot-devices/ingest/", {"batch_id": "w1", "readings": readings}, format="json")
+        assert response.status_code == 202
+        batch_pk = response.json()["id"]
+        assert IngestBatch.objects.get(pk=batch_pk).status == "received"  # enqueued, not run in-process
+
+        with start_worker(app, pool="solo", perform_ping_check=False, queues=["ingest"]):
+            deadline = time.monotonic() + 30
+            while IngestBatch.objects.get(pk=batch_pk).status in ("received", "processing"):
+                assert time.monotonic() < deadline, "the worker did not process the batch within 30 s"
+                time.sleep(0.1)
+    finally:
+        purge("ingest", "default")  # the rollups task went to `default`, which no worker here consumes
+
+    batch = IngestBatch.objects.get(pk=batch_pk)
+    assert (batch.status, batch.attempts, batch.accepted, batch.duplicates, batch.rejected) == ("partial", 1, 3, 0, 1)
+    assert [(e["index"], e["attr"], e["code"]) for e in batch.errors] == [(3, "value", "out_of_range")]
+    stored = Reading.objects.filter(user=owner).order_by("recorded_at")
+    assert [r.value for r in stored] == [70, 71, 72]
+    assert {(r.source, str(r.device_id)) for r in stored} == {("device", registered.json()["id"])}
+    body = device.get(response.json()["url"]).json()
+    assert (body["status"], body["accepted"]) == ("partial", 3)
