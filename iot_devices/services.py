@@ -102,13 +102,20 @@ def receive_batch(*, device: Device, body: Any) -> tuple[IngestBatch, bool]:
 def enqueue_batch(batch: IngestBatch) -> None:
     from .tasks import process_batch_task
 
-    transaction.on_commit(lambda: process_batch_task.delay(str(batch.pk)))
+    # robust: with the broker down the upload still succeeds (the batch is stored); the
+    # sweeper enqueues it once the broker is back.
+    transaction.on_commit(lambda: process_batch_task.delay(str(batch.pk)), robust=True)
+
+
+def _stale_before(now):  # noqa: ANN001, ANN202
+    """A batch processing since before this was abandoned: no task runs past the hard time limit."""
+    return now - timedelta(seconds=settings.INGEST_STALE_SECONDS)
 
 
 def _claim(batch_id: Any) -> bool:
     """Take the batch for processing: received, or processing but abandoned (the worker died)."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * 2)
+    stale = _stale_before(now)
     claimed = (
         IngestBatch.objects.filter(pk=batch_id)
         .filter(Q(status=BatchStatus.RECEIVED) | Q(status=BatchStatus.PROCESSING, started_at__lt=stale))
@@ -152,7 +159,7 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
 def requeue_stranded_batches(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     """Re-enqueue batches never picked up (the broker was down) or abandoned mid-way (the worker died)."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT * 2)
+    stale = _stale_before(now)
     stranded = IngestBatch.objects.filter(
         Q(status=BatchStatus.RECEIVED, received_at__lt=now - older_than)
         | Q(status=BatchStatus.PROCESSING, started_at__lt=stale)

@@ -304,6 +304,10 @@ CELERY_TASK_TIME_LIMIT = 90
 # limit and any countdown we use, or a slow task would run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With the broker down, a request gives up publishing within about a second (the work is
+# stored first, and sweepers enqueue it later) instead of hanging.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "default", "notifications", "integrations")]
 CELERY_TASK_ROUTES = {
@@ -326,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=3),  # https://crontab.guru/#30_3_*_*_*
     },
 }
+
+# An ingest batch still "processing" after this many seconds was abandoned (its worker
+# died): the sweeper hands it to another. Above the hard time limit.
+INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=2 * CELERY_TASK_TIME_LIMIT)
 
 # --- Security (DEBUG off) -----------------------------------------------------------
 
