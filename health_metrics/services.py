@@ -12,7 +12,7 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -98,7 +98,16 @@ def record_readings(
     nothing (`superseded`). From a `device`, one reading per (type, recorded_at): a repeat
     is a `duplicate`. Daily rollups of the touched days are recomputed after commit.
     """
-    catalog, tz, now = get_catalog(), user_timezone(user), now or timezone.now()
+    now = now or timezone.now()
+    valid, results = parse_readings(user=user, items=items, default_source=default_source, now=now)
+    return store_readings(user=user, valid=valid, results=results, now=now, device=device)
+
+
+def parse_readings(
+    *, user: User, items: Sequence[Mapping[str, Any]], default_source: str, now: datetime
+) -> tuple[list[tuple[int, ValidReading]], list[ItemResult | None]]:
+    """Run every item through the one validation path; answer the valid ones and the errors by index."""
+    catalog, tz = get_catalog(), user_timezone(user)
     results: list[ItemResult | None] = [None] * len(items)
     valid: list[tuple[int, ValidReading]] = []
     for index, item in enumerate(items):
@@ -108,7 +117,18 @@ def record_readings(
             results[index] = ItemResult(
                 index, "error", error={"attr": exc.attr, "code": exc.code, "detail": exc.detail}
             )
+    return valid, results
 
+
+def store_readings(
+    *,
+    user: User,
+    valid: list[tuple[int, ValidReading]],
+    results: list[ItemResult | None],
+    now: datetime,
+    device: Any = None,
+) -> RecordOutcome:
+    """Store validated readings with per-item results (see record_readings)."""
     client_ids = [v.client_id for _, v in valid if v.client_id is not None]
     known_ids = (
         dict(Reading.objects.filter(user=user, client_id__in=client_ids).values_list("client_id", "id"))
@@ -191,6 +211,98 @@ def record_readings(
     enqueue_rollups(user=user, days=touched)
     outcome.results = [r for r in results if r is not None]
     return outcome
+
+
+_COPY_COLUMNS = (
+    "id",
+    "user_id",
+    "metric_type_id",
+    "value",
+    "secondary_value",
+    "original_value",
+    "original_secondary_value",
+    "original_unit",
+    "recorded_at",
+    "utc_offset_minutes",
+    "ended_at",
+    "local_date",
+    "source",
+    "device_id",
+    "client_id",
+    "external_id",
+    "daily_total_key",
+    "is_abnormal",
+    "notes",
+    "created_at",
+    "updated_at",
+)
+
+
+def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading], device: Any = None) -> int:
+    """Bulk-insert readings that have no replace semantics, skipping any that already exist.
+
+    On PostgreSQL: COPY into a temporary staging table, then one INSERT … ON CONFLICT DO
+    NOTHING, which skips repeats against stored rows and within the batch alike (device,
+    type and time; client id). Elsewhere: bulk_create with ignore_conflicts. Answers how
+    many were stored; rollups of the touched days are enqueued on commit.
+    """
+    if not valid:
+        return 0
+    if connection.vendor != "postgresql":
+        before = Reading.objects.filter(user=user).count()
+        now = timezone.now()
+        Reading.objects.bulk_create(
+            (
+                Reading(id=uuid.uuid4(), user=user, device=device, created_at=now, updated_at=now, **v.model_fields())
+                for v in valid
+            ),
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        enqueue_rollups(user=user, days={(v.metric_type.id, v.local_date) for v in valid})
+        return Reading.objects.filter(user=user).count() - before
+    now = timezone.now()
+    columns = ", ".join(_COPY_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS reading_stage "
+            "(LIKE health_metrics_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY reading_stage ({columns}) FROM STDIN") as copy:
+            for v in valid:
+                copy.write_row(
+                    (
+                        uuid.uuid4(),
+                        user.pk,
+                        v.metric_type.id,
+                        v.value,
+                        v.secondary_value,
+                        v.original_value,
+                        v.original_secondary_value,
+                        v.original_unit,
+                        v.recorded_at,
+                        v.utc_offset_minutes,
+                        v.ended_at,
+                        v.local_date,
+                        v.source,
+                        device.pk if device is not None else None,
+                        v.client_id,
+                        v.external_id,
+                        None,
+                        v.is_abnormal,
+                        v.notes,
+                        now,
+                        now,
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO health_metrics_reading ({columns}) SELECT {columns} FROM reading_stage "
+            "ON CONFLICT DO NOTHING RETURNING metric_type_id, local_date"
+        )
+        stored = cursor.fetchall()
+        cursor.execute("TRUNCATE reading_stage")
+    enqueue_rollups(user=user, days=set(stored))
+    return len(stored)
 
 
 def record_reading(*, user: User, data: Mapping[str, Any], source: str = Source.MANUAL) -> tuple[Reading, bool]:

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import User
 from config.errors import ConflictError, field_error
 from health_metrics.models import Source
-from health_metrics.services import record_readings
+from health_metrics.services import insert_readings_skipping_duplicates, parse_readings, store_readings
 
 from .models import BatchStatus, Device, DeviceAPIKey, IngestBatch
 
@@ -135,14 +135,21 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
     batch = IngestBatch.objects.select_related("device__owner").get(pk=batch_id)
     device = batch.device
     with transaction.atomic():
-        outcome = record_readings(user=device.owner, items=batch.payload, default_source=Source.DEVICE, device=device)
-        errors = [{"index": r.index, **r.error} for r in outcome.results if r.status == "error"]
-        accepted = outcome.count("created") + outcome.count("replaced")
-        duplicates = outcome.count("duplicate") + outcome.count("superseded")
-        status = (
-            BatchStatus.DONE if not errors else (BatchStatus.PARTIAL if accepted or duplicates else BatchStatus.FAILED)
-        )
         now = timezone.now()
+        valid, results = parse_readings(user=device.owner, items=batch.payload, default_source=Source.DEVICE, now=now)
+        errors = [{"index": r.index, **r.error} for r in results if r is not None]
+        # Running daily totals (sum types without an end) replace earlier ones: the per-item path.
+        totals = [(index, v) for index, v in valid if v.daily_total_key]
+        outcome = store_readings(user=device.owner, valid=totals, results=[None] * len(results), now=now, device=device)
+        # Everything else: one bulk insert that skips what is already stored.
+        plain = [v for _, v in valid if not v.daily_total_key]
+        stored = insert_readings_skipping_duplicates(user=device.owner, valid=plain, device=device)
+        accepted = stored + outcome.count("created") + outcome.count("replaced")
+        duplicates = len(plain) - stored + outcome.count("duplicate") + outcome.count("superseded")
+        if not errors:
+            status = BatchStatus.DONE
+        else:
+            status = BatchStatus.PARTIAL if accepted or duplicates else BatchStatus.FAILED
         IngestBatch.objects.filter(pk=batch.pk).update(
             status=status,
             accepted=accepted,
