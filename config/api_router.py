@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
 from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
-from iot_devices.api.views import DeviceViewSet, HeartbeatView, IngestBatchViewSet
+from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -17,6 +17,7 @@ router.register("health-metrics/metric-types", MetricTypeViewSet, basename="metr
 router.register("health-metrics/targets", TargetViewSet, basename="target")
 router.register("health-metrics", ReadingViewSet, basename="reading")
 router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
+router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")
 router.register("iot-devices", DeviceViewSet, basename="device")
 
 app_name = "api"

@@ -144,3 +144,42 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id}:{self.batch_id} ({self.status})"
+
+
+class DeviceAlertKind(models.TextChoices):
+    OFFLINE = "offline", "Offline"
+    LOW_BATTERY = "low_battery", "Low battery"
+    REJECTED_READINGS = "rejected_readings", "Readings rejected"
+
+
+class DeviceAlertQuerySet(models.QuerySet):
+    def for_user(self, user: User) -> DeviceAlertQuerySet:
+        return self.filter(device__in=Device.objects.for_user(user))
+
+
+class DeviceAlert(models.Model):
+    """One episode of a device problem: opened when it starts, resolved when it clears."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=24, choices=DeviceAlertKind.choices)
+    message = models.CharField(max_length=255)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = DeviceAlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "kind"], condition=Q(resolved_at__isnull=True), name="device_alert_one_open_episode"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.device_id}"

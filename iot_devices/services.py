@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -18,7 +19,7 @@ from config.errors import ConflictError, field_error
 from health_metrics.models import Source
 from health_metrics.services import insert_readings_skipping_duplicates, parse_readings, store_readings
 
-from .models import BatchStatus, Device, DeviceAPIKey, IngestBatch
+from .models import BatchStatus, Device, DeviceAlert, DeviceAlertKind, DeviceAPIKey, IngestBatch
 
 MAX_BATCH_READINGS = 10_000
 
@@ -188,3 +189,68 @@ def record_heartbeat(*, device: Device, data: dict[str, Any]) -> Device:
     Device.objects.filter(pk=device.pk).update(**fields)
     device.refresh_from_db()
     return device
+
+
+# --- Device alerts ----------------------------------------------------------------------
+
+LOW_BATTERY_PERCENT = 15
+DEFAULT_OFFLINE_MINUTES = 60
+REJECTED_RUN = 3  # this many finished batches in a row with rejected readings and none accepted
+
+
+def _set_episode(device: Device, kind: str, *, active: bool, message: str, now) -> None:  # noqa: ANN001
+    """Open the kind's alert when the condition holds and none is open; resolve it when it clears."""
+    if active:
+        if not DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True).exists():
+            try:
+                with transaction.atomic():
+                    DeviceAlert.objects.create(device=device, kind=kind, message=message)
+            except IntegrityError:  # opened concurrently: one episode either way
+                pass
+    else:
+        DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True).update(resolved_at=now)
+
+
+def check_device_health(*, now=None) -> dict[str, int]:  # noqa: ANN001
+    """Open or resolve device alerts: silence past the device's threshold, battery under 15 %,
+    and a run of batches whose readings were all rejected. Idempotent: one alert per episode."""
+    now = now or timezone.now()
+    opened_before = DeviceAlert.objects.filter(resolved_at__isnull=True).count()
+    for device in Device.objects.filter(is_active=True).iterator():
+        minutes = int((device.configuration or {}).get("offline_after_minutes", DEFAULT_OFFLINE_MINUTES))
+        silent = device.last_seen_at is not None and device.last_seen_at < now - timedelta(minutes=minutes)
+        _set_episode(
+            device, DeviceAlertKind.OFFLINE, active=silent, message=f"No contact for over {minutes} minutes.", now=now
+        )
+        low = device.battery_level is not None and device.battery_level < LOW_BATTERY_PERCENT
+        _set_episode(
+            device,
+            DeviceAlertKind.LOW_BATTERY,
+            active=low,
+            message=f"Battery at {device.battery_level}%.",
+            now=now,
+        )
+        recent = list(
+            IngestBatch.objects.filter(device=device, finished_at__isnull=False)
+            .order_by("-finished_at")
+            .values_list("accepted", "rejected")[:REJECTED_RUN]
+        )
+        failing = len(recent) == REJECTED_RUN and all(accepted == 0 and rejected > 0 for accepted, rejected in recent)
+        _set_episode(
+            device,
+            DeviceAlertKind.REJECTED_READINGS,
+            active=failing,
+            message=f"The last {REJECTED_RUN} batches had every reading rejected.",
+            now=now,
+        )
+    open_now = DeviceAlert.objects.filter(resolved_at__isnull=True).count()
+    return {"open": open_now, "change": open_now - opened_before}
+
+
+def acknowledge_device_alert(*, alert: DeviceAlert, by: User) -> DeviceAlert:
+    if alert.device.owner_id != by.pk and not by.is_clinician and not by.sees_all_patients:
+        raise PermissionDenied("Only the owner or their care team acknowledges a device alert.")
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = timezone.now(), by
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    return alert

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import process_batch, requeue_stranded_batches
+from .services import check_device_health, process_batch, requeue_stranded_batches
 
 
 @shared_task(acks_late=True)
@@ -16,3 +16,9 @@ def process_batch_task(batch_id: str) -> str | None:
 def requeue_stranded_batches_task() -> int:
     """Beat: re-enqueue batches left received (broker down) or stuck processing (worker died)."""
     return requeue_stranded_batches()
+
+
+@shared_task
+def check_device_health_task() -> dict[str, int]:
+    """Beat: open or resolve device alerts. Idempotent: one alert per episode."""
+    return check_device_health()

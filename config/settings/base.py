@@ -325,6 +325,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "iot_devices.tasks.requeue_stranded_batches_task",
         "schedule": timedelta(minutes=1),
     },
+    "check-device-health": {
+        "task": "iot_devices.tasks.check_device_health_task",
+        "schedule": timedelta(minutes=5),
+    },
     "reconcile-daily-summaries": {
         "task": "health_metrics.tasks.reconcile_daily_summaries_task",
         "schedule": crontab(minute=30, hour=3),  # https://crontab.guru/#30_3_*_*_*

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from health_metrics.catalog import get_catalog
 
-from ..models import Device, DeviceStatus, IngestBatch
+from ..models import Device, DeviceAlert, DeviceStatus, IngestBatch
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -130,3 +130,10 @@ class DeviceStatsSerializer(serializers.Serializer):
     batches = serializers.DictField(child=serializers.IntegerField())
     readings_accepted = serializers.IntegerField()
     readings_rejected = serializers.IntegerField()
+
+
+class DeviceAlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeviceAlert
+        fields = ("id", "device", "kind", "message", "opened_at", "resolved_at", "acknowledged_at", "acknowledged_by")
+        read_only_fields = fields

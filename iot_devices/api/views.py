@@ -16,10 +16,18 @@ from accounts.models import Scope
 from config.api import OwnedViewSet, error_body
 
 from ..authentication import DeviceKeyAuthentication, DevicePrincipal, IsDevice
-from ..models import BatchStatus, Device, IngestBatch
-from ..services import BatchTooLarge, receive_batch, record_heartbeat, register_device, rotate_device_key
+from ..models import BatchStatus, Device, DeviceAlert, IngestBatch
+from ..services import (
+    BatchTooLarge,
+    acknowledge_device_alert,
+    receive_batch,
+    record_heartbeat,
+    register_device,
+    rotate_device_key,
+)
 from .serializers import (
     ApiKeySerializer,
+    DeviceAlertSerializer,
     DeviceSerializer,
     DeviceStatsSerializer,
     DeviceWithKeySerializer,
@@ -165,3 +173,31 @@ class HeartbeatView(APIView):
         serializer.is_valid(raise_exception=True)
         device = record_heartbeat(device=request.auth, data=serializer.validated_data)
         return Response(DeviceSerializer(device).data)
+
+
+@extend_schema(tags=["iot-devices"])
+class DeviceAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
+    """Device alerts (offline, low battery, rejected readings), newest first; owners acknowledge them."""
+
+    model = DeviceAlert
+    patient_field = None
+    serializer_class = DeviceAlertSerializer
+    filterset_fields = ("kind", "device")
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return DeviceAlert.objects.none()
+        queryset = DeviceAlert.objects.for_user(self.request.user).select_related("device")
+        if self.request.query_params.get("open") in ("true", "1"):
+            queryset = queryset.filter(resolved_at__isnull=True)
+        return queryset
+
+    def log_access(self, objects, *, action: str, per_object: bool) -> None:  # noqa: ANN001
+        entries = [(alert.device.owner_id, str(alert.pk) if per_object else "") for alert in objects]
+        self.log_patient_access(entries, action=action, resource="devicealert")
+
+    @extend_schema(request=None, responses={200: DeviceAlertSerializer})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        alert = acknowledge_device_alert(alert=self.get_object(), by=request.user)
+        return Response(DeviceAlertSerializer(alert).data)
