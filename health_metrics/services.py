@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
@@ -34,6 +36,10 @@ from .models import (
 from .selectors import PERIODS, bucket_stats, period_end
 from .units import UnknownUnit, conversion
 from .validation import ReadingError, ValidReading, parse_reading
+
+# A lost recompute task leaves its marks until they expire; the nightly reconciliation
+# covers those days either way.
+ROLLUP_PENDING_TTL = 300
 
 # --- Recording readings -------------------------------------------------------------
 
@@ -378,14 +384,37 @@ def delete_reading(*, reading: Reading) -> None:
 # --- Daily rollups --------------------------------------------------------------------
 
 
+def _pending_key(user_id: Any, type_id: int, day: str) -> str:
+    return f"rollup-pending:{user_id}:{type_id}:{day}"
+
+
 def enqueue_rollups(*, user: User, days: Iterable[tuple[int, date]]) -> None:
-    """Recompute the touched days' rollups once the write has committed."""
+    """Recompute the touched days' rollups shortly after the write has committed.
+
+    Coalesced: a (user, type, day) already waiting for its recompute is not queued again,
+    so a device posting every minute costs one recompute per ROLLUP_DELAY_SECONDS, not one
+    per batch. The task clears the marks before it reads, so nothing written is missed.
+    """
     pairs = sorted({(type_id, day.isoformat()) for type_id, day in days})
     if not pairs:
         return
-    from .tasks import recompute_daily_summaries_task
 
-    transaction.on_commit(lambda: recompute_daily_summaries_task.delay(str(user.pk), pairs))
+    def enqueue() -> None:
+        from .tasks import recompute_daily_summaries_task
+
+        fresh = [
+            [type_id, day]
+            for type_id, day in pairs
+            if cache.add(_pending_key(user.pk, type_id, day), 1, timeout=ROLLUP_PENDING_TTL)
+        ]
+        if fresh:
+            recompute_daily_summaries_task.apply_async((str(user.pk), fresh), countdown=settings.ROLLUP_DELAY_SECONDS)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def clear_pending_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> None:
+    cache.delete_many([_pending_key(user_id, type_id, day.isoformat()) for type_id, day in days])
 
 
 def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]]) -> int:

@@ -23,6 +23,7 @@ from .models import Aggregation, MetricType, Source
 from .units import UnknownUnit, conversion
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+SOURCES = frozenset(Source.values)  # Source.values builds a new list on every access
 EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
 
@@ -186,7 +187,7 @@ def parse_reading(
     local_date = (ended_at or recorded_at).date()
 
     source = data.get("source") or default_source
-    if source not in Source.values:
+    if source not in SOURCES:
         raise ReadingError("source", "invalid_choice", f"Valid sources: {', '.join(Source.values)}.")
     client_id = data.get("client_id")
     if client_id is not None and client_id != "":

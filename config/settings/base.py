@@ -335,6 +335,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Rollups are recomputed this long after a write, once for all writes in between.
+ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)
+
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
 INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=2 * CELERY_TASK_TIME_LIMIT)
