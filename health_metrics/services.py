@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -247,9 +248,10 @@ _COPY_COLUMNS = (
 def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading], device: Any = None) -> int:
     """Bulk-insert readings that have no replace semantics, skipping any that already exist.
 
-    On PostgreSQL: COPY into a temporary staging table, then one INSERT … ON CONFLICT DO
-    NOTHING, which skips repeats against stored rows and within the batch alike (device,
-    type and time; client id). Elsewhere: bulk_create with ignore_conflicts. Answers how
+    On PostgreSQL: COPY straight into the table inside a savepoint; if any row is already
+    stored (a unique violation), roll that back, COPY into a temporary staging table and
+    INSERT … ON CONFLICT DO NOTHING, which skips repeats against stored rows and within
+    the batch alike (device, type and time; client id). Elsewhere: bulk_create with ignore_conflicts. Answers how
     many were stored; rollups of the touched days are enqueued on commit.
     """
     if not valid:
@@ -269,38 +271,53 @@ def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading]
         return Reading.objects.filter(user=user).count() - before
     now = timezone.now()
     columns = ", ".join(_COPY_COLUMNS)
+    rows = [
+        (
+            uuid.uuid4(),
+            user.pk,
+            v.metric_type.id,
+            v.value,
+            v.secondary_value,
+            v.original_value,
+            v.original_secondary_value,
+            v.original_unit,
+            v.recorded_at,
+            v.utc_offset_minutes,
+            v.ended_at,
+            v.local_date,
+            v.source,
+            device.pk if device is not None else None,
+            v.client_id,
+            v.external_id,
+            None,
+            v.is_abnormal,
+            v.notes,
+            now,
+            now,
+        )
+        for v in valid
+    ]
     with connection.cursor() as cursor:
+        # First delivery, nothing stored yet (the usual case): COPY straight into the table.
+        savepoint = transaction.savepoint()
+        try:
+            with cursor.cursor.copy(f"COPY health_metrics_reading ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            transaction.savepoint_rollback(savepoint)
+        else:
+            transaction.savepoint_commit(savepoint)
+            enqueue_rollups(user=user, days={(v.metric_type.id, v.local_date) for v in valid})
+            return len(rows)
+        # Some are stored already (a re-run, an overlap): stage them and skip the conflicts.
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS reading_stage "
             "(LIKE health_metrics_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         with cursor.cursor.copy(f"COPY reading_stage ({columns}) FROM STDIN") as copy:
-            for v in valid:
-                copy.write_row(
-                    (
-                        uuid.uuid4(),
-                        user.pk,
-                        v.metric_type.id,
-                        v.value,
-                        v.secondary_value,
-                        v.original_value,
-                        v.original_secondary_value,
-                        v.original_unit,
-                        v.recorded_at,
-                        v.utc_offset_minutes,
-                        v.ended_at,
-                        v.local_date,
-                        v.source,
-                        device.pk if device is not None else None,
-                        v.client_id,
-                        v.external_id,
-                        None,
-                        v.is_abnormal,
-                        v.notes,
-                        now,
-                        now,
-                    )
-                )
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO health_metrics_reading ({columns}) SELECT {columns} FROM reading_stage "
             "ON CONFLICT DO NOTHING RETURNING metric_type_id, local_date"
