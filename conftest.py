@@ -1,11 +1,14 @@
 """Fixtures every app's tests share: people, clients, and the outsider harness's registry."""
 
+import logging
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import ClinicianFactory, UserFactory
 from accounts.tokens import issue_tokens
+from config.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +72,41 @@ def bearer(client: APIClient, user) -> APIClient:
 @pytest.fixture
 def as_user(api_client, user):
     return bearer(api_client, user)
+
+
+# --- Real Celery workers ----------------------------------------------------------------
+
+
+def _is_pytests(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("_pytest")
+
+
+@pytest.fixture
+def logging_restored():
+    """An embedded worker reconfigures logging (Celery hijacks the root logger); put it back for later tests.
+
+    pytest swaps its own capture handlers in and out per test phase, so those are kept as they are now.
+    """
+    names = ["", "celery", "celery.task", "celery.redirected", "multiprocessing"]
+    loggers = {name: logging.getLogger(name) for name in names}
+    saved = {name: (logger.handlers[:], logger.level, logger.propagate) for name, logger in loggers.items()}
+    try:
+        yield
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            current_pytest = [h for h in logger.handlers if _is_pytests(h)]
+            logger.handlers = [h for h in handlers if not _is_pytests(h)] + current_pytest
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+@pytest.fixture
+def not_eager():
+    """Tasks go through the broker to a real worker for this test (eager mode off)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = previous

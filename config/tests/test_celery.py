@@ -1,7 +1,6 @@
 """The Celery app's reliability settings, and a real worker running a task through Redis."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -67,40 +66,6 @@ def _token(user, *, jti: str, expires_in: timedelta) -> OutstandingToken:
     return OutstandingToken.objects.create(
         user=user, jti=jti, token=f"token-{jti}", created_at=now - timedelta(days=1), expires_at=now + expires_in
     )
-
-
-def _is_pytests(handler: logging.Handler) -> bool:
-    return type(handler).__module__.startswith("_pytest")
-
-
-@pytest.fixture
-def logging_restored():
-    """An embedded worker reconfigures logging (Celery hijacks the root logger); put it back for later tests.
-
-    pytest swaps its own capture handlers in and out per test phase, so those are kept as they are now.
-    """
-    names = ["", "celery", "celery.task", "celery.redirected", "multiprocessing"]
-    loggers = {name: logging.getLogger(name) for name in names}
-    saved = {name: (logger.handlers[:], logger.level, logger.propagate) for name, logger in loggers.items()}
-    try:
-        yield
-    finally:
-        for name, (handlers, level, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            current_pytest = [h for h in logger.handlers if _is_pytests(h)]
-            logger.handlers = [h for h in handlers if not _is_pytests(h)] + current_pytest
-            logger.setLevel(level)
-            logger.propagate = propagate
-
-
-@pytest.fixture
-def not_eager():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = previous
 
 
 @pytest.mark.django_db(transaction=True)

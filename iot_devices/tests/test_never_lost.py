@@ -50,16 +50,6 @@ WORKER_ARGS = ["-m", "celery", "-A", "config", "worker", "-Q", "ingest", "--pool
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def not_eager():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = previous
-
-
 def _purge(*queues: str) -> None:
     with app.connection_for_write() as conn:
         for queue in queues:

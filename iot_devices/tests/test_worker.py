@@ -1,6 +1,5 @@
 """A real Celery worker on Redis takes a batch off the `ingest` queue and processes it end to end."""
 
-import logging
 import time
 
 import pytest
@@ -13,39 +12,6 @@ from config.celery import app
 from conftest import bearer
 from health_metrics.models import Reading
 from iot_devices.models import IngestBatch
-
-
-def _is_pytests(handler: logging.Handler) -> bool:
-    return type(handler).__module__.startswith("_pytest")
-
-
-@pytest.fixture
-def logging_restored():
-    """An embedded worker reconfigures logging; put it back for later tests (as config/tests/test_celery.py)."""
-    names = ["", "celery", "celery.task", "celery.redirected", "multiprocessing"]
-    saved = {
-        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level, logging.getLogger(name).propagate)
-        for name in names
-    }
-    try:
-        yield
-    finally:
-        for name, (handlers, level, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            current_pytest = [h for h in logger.handlers if _is_pytests(h)]
-            logger.handlers = [h for h in handlers if not _is_pytests(h)] + current_pytest
-            logger.setLevel(level)
-            logger.propagate = propagate
-
-
-@pytest.fixture
-def not_eager():
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = previous
 
 
 def purge(*queues):
