@@ -31,7 +31,6 @@ import contextlib
 import cProfile
 import json
 import logging
-import math
 import os
 import pstats
 import signal
@@ -54,6 +53,7 @@ import django  # noqa: E402
 django.setup()
 
 import psycopg  # noqa: E402
+from _harness import drop_throwaway_database, err, positive, tidy  # noqa: E402
 from django.conf import global_settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -107,10 +107,6 @@ COPY_COLUMNS = (
     "updated_at",
 )
 COPY_SQL = f"COPY health_metrics_reading ({', '.join(COPY_COLUMNS)}) FROM STDIN"
-
-
-def err(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 # --- The bare baselines (mounted by this module's URLconf) ------------------------------------
@@ -827,34 +823,6 @@ def run(args: argparse.Namespace, report: dict) -> None:
             profile_big(owner, clock)
             explain_insert(owner, clock, report)
             what_ifs(owner, clock, report)
-
-
-def tidy(value: object) -> object:
-    if isinstance(value, float):
-        return round(value, 4) if math.isfinite(value) else None
-    return value
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def drop_throwaway_database(test_name: str, old_name: str) -> None:
-    """Drop the bench database, and never any other: destroy_test_db drops whatever NAME is now."""
-    with contextlib.suppress(Exception):
-        connection.close()
-    try:
-        if connection.settings_dict["NAME"] == test_name:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        else:
-            with connection.creation._nodb_cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{test_name}"')
-        err(f"Dropped the throwaway database {test_name}.")
-    except Exception as exc:  # noqa: BLE001
-        err(f"Could not drop the throwaway database {test_name}: {exc}; drop it by hand (README).")
 
 
 def main() -> int:

@@ -25,7 +25,6 @@ a covering index, a month rollup table). They never change the figures measured 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import json
 import logging
@@ -53,6 +52,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from _harness import drop_throwaway_database, err, positive, tidy  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
@@ -130,10 +130,6 @@ FROM health_metrics_reading
 WHERE user_id = %s AND metric_type_id = 2 AND local_date BETWEEN %s AND %s
 GROUP BY 1 ORDER BY 1 DESC
 """
-
-
-def err(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 # --- The bare baseline and the what-if variants (mounted by this module's URLconf) ------------
@@ -951,35 +947,6 @@ def run(args: argparse.Namespace, report: dict) -> None:
             explain_raw(user, start, end)
             profile_list(client)
             what_ifs(user, max(50, args.requests // 2), args.summary_runs, report)
-
-
-def tidy(value: object) -> object:
-    """Floats rounded for the JSON line; NaN or infinity (not JSON) as null."""
-    if isinstance(value, float):
-        return round(value, 4) if math.isfinite(value) else None
-    return value
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def drop_throwaway_database(test_name: str, old_name: str) -> None:
-    """Drop the bench database, and never any other: destroy_test_db drops whatever NAME is now."""
-    with contextlib.suppress(Exception):
-        connection.close()
-    try:
-        if connection.settings_dict["NAME"] == test_name:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        else:  # creation failed before switching over; the database may or may not exist
-            with connection.creation._nodb_cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{test_name}"')
-        err(f"Dropped the throwaway database {test_name}.")
-    except Exception as exc:  # noqa: BLE001 - say so, and let the original error (if any) surface
-        err(f"Could not drop the throwaway database {test_name}: {exc}; drop it by hand (README).")
 
 
 def main() -> int:
