@@ -70,6 +70,7 @@ class Catalog:
     def __init__(self, types: list) -> None:  # noqa: ANN001
         self.by_id = {t.id: t for t in types}
         self.by_key: dict[str, Any] = {}
+        self.by_label: dict[str, Any] = {}
         for t in types:
             for label in [t.code, t.display_name, *t.aliases]:
                 self.by_key.setdefault(lookup_key(label), t)
@@ -79,7 +80,12 @@ class Catalog:
             return self.by_id.get(label)
         if not isinstance(label, str):
             return None
-        return self.by_key.get(lookup_key(label))
+        found = self.by_label.get(label)  # the exact spelling seen before: no normalising
+        if found is None:
+            found = self.by_key.get(lookup_key(label))
+            if found is not None and len(self.by_label) < 10_000:
+                self.by_label[label] = found
+        return found
 
     @property
     def codes(self) -> list[str]:
