@@ -16,6 +16,7 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from config.api import OwnedViewSet
 
 from ..models import CareTeamGrant, User
+from ..permissions import IsPatient
 from ..selectors import consented_patients
 from ..services import (
     change_password,
@@ -254,6 +255,11 @@ class CareTeamGrantViewSet(
 
     def get_serializer_class(self):
         return CareTeamGrantCreateSerializer if self.action == "create" else CareTeamGrantSerializer
+
+    def get_permissions(self):
+        if self.action == "create":  # patients grant access to their own data
+            return [*super().get_permissions(), IsPatient()]
+        return super().get_permissions()
 
     @extend_schema(request=CareTeamGrantCreateSerializer, responses={201: CareTeamGrantSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:

@@ -276,3 +276,13 @@ def test_a_grant_to_oneself_is_refused_by_the_database(user):
 def test_a_patient_does_not_see_a_newcomer(user):
     newcomer = UserFactory()
     assert newcomer.email not in visible(user)
+
+
+def test_only_patients_grant_care_team_access(api_client, clinician, staff):
+    other = ClinicianFactory(email="dr.other@example.org")
+    for person in (clinician, staff):
+        response = bearer(api_client, person).post(
+            "/api/v1/care-team/", {"clinician_email": other.email, "scopes": ["metrics"]}
+        )
+        assert response.status_code == 403
+    assert not CareTeamGrant.objects.exists()
