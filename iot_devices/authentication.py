@@ -6,9 +6,11 @@ accepts (they authenticate JWTs only), and request.auth is the Device.
 
 from __future__ import annotations
 
+from django.db import connection
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import DeviceAPIKey
+from .models import Device, DeviceAPIKey
 
 
 class DevicePrincipal:
@@ -28,6 +30,31 @@ class DevicePrincipal:
         return f"device {self.device.pk}"
 
 
+# Every device request runs this lookup. The ORM's select_related().get() measured 1.0-1.2 ms
+# here against 0.24 ms for the same SQL, so it is written out; the key rows themselves are
+# still made and revoked through djangorestframework-api-key's model.
+_KEY_SQL = """
+SELECT k.hashed_key, k.expiry_date, d.id, d.owner_id, d.is_active, d.name
+FROM iot_devices_deviceapikey k JOIN iot_devices_device d ON d.id = k.device_id
+WHERE k.prefix = %s AND NOT k.revoked
+"""
+_DEVICE_FIELDS = ["id", "owner_id", "is_active", "name"]  # the rest load on first use
+
+
+def _usable_key(key: str):  # noqa: ANN202
+    """(device, expiry) for a valid, unrevoked key; None otherwise."""
+    prefix = key.partition(".")[0]
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [prefix])
+        row = cursor.fetchone()
+    if row is None or not DeviceAPIKey.objects.key_generator.verify(key, row[0]):
+        return None
+    loaded = dict(zip(_DEVICE_FIELDS, row[2:], strict=True))
+    # from_db takes the values in the model's field order, whatever order field_names has.
+    values = [loaded[f.attname] for f in Device._meta.concrete_fields if f.attname in loaded]
+    return Device.from_db(connection.alias, _DEVICE_FIELDS, values), row[1]
+
+
 class DeviceKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
@@ -40,13 +67,13 @@ class DeviceKeyAuthentication(authentication.BaseAuthentication):
             key = value.strip()
         if not key:
             raise exceptions.AuthenticationFailed("No device key.", code="device_key_missing")
-        try:
-            api_key = DeviceAPIKey.objects.get_from_key(key)
-        except DeviceAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Unknown or revoked device key.", code="device_key_invalid") from None
-        if api_key.has_expired or not api_key.device.is_active:
+        found = _usable_key(key)
+        if found is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked device key.", code="device_key_invalid")
+        device, expiry = found
+        if (expiry is not None and expiry < timezone.now()) or not device.is_active:
             raise exceptions.AuthenticationFailed("This device key is not active.", code="device_inactive")
-        return DevicePrincipal(api_key.device), api_key.device
+        return DevicePrincipal(device), device
 
     def authenticate_header(self, request) -> str:  # noqa: ANN001
         return self.keyword
