@@ -70,7 +70,7 @@ import iot_devices.services as iot_services  # noqa: E402
 import iot_devices.tasks as iot_tasks  # noqa: E402
 from accounts.models import User  # noqa: E402
 from health_metrics.models import Reading, Source  # noqa: E402
-from health_metrics.services import parse_readings  # noqa: E402
+from health_metrics.services import COPY_COLUMNS, parse_readings  # noqa: E402
 from iot_devices.api.serializers import IngestBatchSerializer  # noqa: E402
 from iot_devices.authentication import DeviceKeyAuthentication, IsDevice  # noqa: E402
 from iot_devices.keys import SaltedSha256KeyGenerator  # noqa: E402
@@ -82,30 +82,6 @@ USER_TZ = "America/New_York"
 BACKGROUND_ROWS = 100_000
 BIG = 10_000
 SMALL_BATCHES, SMALL_SIZE = 100, 100
-# The columns the app writes (health_metrics.services._COPY_COLUMNS), in that order.
-COPY_COLUMNS = (
-    "id",
-    "user_id",
-    "metric_type_id",
-    "value",
-    "secondary_value",
-    "original_value",
-    "original_secondary_value",
-    "original_unit",
-    "recorded_at",
-    "utc_offset_minutes",
-    "ended_at",
-    "local_date",
-    "source",
-    "device_id",
-    "client_id",
-    "external_id",
-    "daily_total_key",
-    "is_abnormal",
-    "notes",
-    "created_at",
-    "updated_at",
-)
 COPY_SQL = f"COPY health_metrics_reading ({', '.join(COPY_COLUMNS)}) FROM STDIN"
 
 

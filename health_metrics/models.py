@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Scope, TimeStampedModel, User
-from accounts.selectors import visible_patients
+from accounts.models import Scope, TimeStampedModel
+from accounts.querysets import PatientOwnedQuerySet
 
 from .units import normalize
 
@@ -90,17 +90,10 @@ class Source(models.TextChoices):
     IMPORT = "import", "Import"
 
 
-class PatientDataQuerySet(models.QuerySet):
-    """Rows that belong to a patient (`user`), visible under the access rule for `access_scope`."""
+class PatientDataQuerySet(PatientOwnedQuerySet):
+    """A patient's health data (`user`), under the access rule's metrics scope."""
 
     access_scope = Scope.METRICS
-
-    def for_user(self, user: User) -> PatientDataQuerySet:
-        if not user.is_authenticated:
-            return self.none()
-        if not user.is_clinician and not user.sees_all_patients:
-            return self.filter(user=user)
-        return self.filter(user__in=visible_patients(user, self.access_scope))
 
 
 class Reading(models.Model):

@@ -220,7 +220,7 @@ def store_readings(
     return outcome
 
 
-_COPY_COLUMNS = (
+COPY_COLUMNS = (  # what the readings COPY writes, in order (bench/ingest.py uses it too)
     "id",
     "user_id",
     "metric_type_id",
@@ -270,7 +270,7 @@ def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading]
         enqueue_rollups(user=user, days={(v.metric_type.id, v.local_date) for v in valid})
         return Reading.objects.filter(user=user).count() - before
     now = timezone.now()
-    columns = ", ".join(_COPY_COLUMNS)
+    columns = ", ".join(COPY_COLUMNS)
     rows = [
         (
             uuid.uuid4(),

@@ -10,7 +10,7 @@ from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from accounts.models import Scope, TimeStampedModel, User
-from accounts.selectors import visible_patients
+from accounts.querysets import PatientOwnedQuerySet
 
 from .keys import SaltedSha256KeyGenerator
 
@@ -35,15 +35,11 @@ class DeviceStatus(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
 
 
-class OwnedQuerySet(models.QuerySet):
-    """Rows owned by a patient (`owner`), visible under the access rule (metrics scope)."""
+class OwnedQuerySet(PatientOwnedQuerySet):
+    """Devices of a patient (`owner`), under the access rule's metrics scope."""
 
-    def for_user(self, user: User) -> OwnedQuerySet:
-        if not user.is_authenticated:
-            return self.none()
-        if not user.is_clinician and not user.sees_all_patients:
-            return self.filter(owner=user)
-        return self.filter(owner__in=visible_patients(user, Scope.METRICS))
+    patient_field = "owner"
+    access_scope = Scope.METRICS
 
 
 class Device(TimeStampedModel):

@@ -91,7 +91,7 @@ class DeviceViewSet(
     @extend_schema(responses={200: DeviceStatsSerializer})
     @action(detail=False)
     def stats(self, request: Request) -> Response:
-        devices = Device.objects.for_user(request.user).filter(owner=request.user)
+        devices = Device.objects.filter(owner=request.user)
         totals = devices.aggregate(devices=Count("id"), active=Count("id", filter=Q(is_active=True)))
         batches = IngestBatch.objects.filter(device__in=devices)
         by_status = dict(batches.order_by().values_list("status").annotate(n=Count("id")))
