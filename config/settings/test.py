@@ -13,7 +13,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-"
 os.environ.setdefault("DJANGO_DEBUG", "false")
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-_redis_db = 1 + int(_worker.removeprefix("gw") or 0)  # db 0 is left to `make run`
+# db 0 is left to `make run`; TEST_REDIS_DB_BASE lets two test sessions on one machine keep apart.
+_redis_db = int(os.environ.get("TEST_REDIS_DB_BASE", "1")) + int(_worker.removeprefix("gw") or 0)
 os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rsplit("/", 1)[0] + f"/{_redis_db}"
 os.environ.pop("CELERY_BROKER_URL", None)
 
