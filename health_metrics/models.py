@@ -1,4 +1,4 @@
-"""The metric catalog, readings, daily rollups and targets."""
+"""The metric catalog, readings, rollups, targets, alert rules and alerts, health scores and exports."""
 
 from __future__ import annotations
 
@@ -289,3 +289,190 @@ class Target(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.metric_type_id} target of {self.user_id}"
+
+
+# --- Alerts, scores and exports ------------------------------------------------------------------
+
+
+class RuleKind(models.TextChoices):
+    THRESHOLD = "threshold", "Threshold"
+    BASELINE = "baseline", "Deviation from the patient's own baseline"
+
+
+class AlertRule(TimeStampedModel):
+    """When readings of one type raise an alert: fixed thresholds, or a z-score against the patient's baseline.
+
+    Rules without a user are the defaults, made from the catalog's thresholds; a rule with a user overrides
+    the default of its type and kind for that patient. `version` goes up whenever what the rule decides
+    changes, and every alert records the rule and version that raised it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="alert_rules"
+    )
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=RuleKind.choices, default=RuleKind.THRESHOLD)
+    # Threshold rules, in the canonical unit; a blank side has no limit.
+    warn_low = models.FloatField(null=True, blank=True)
+    warn_high = models.FloatField(null=True, blank=True)
+    critical_low = models.FloatField(null=True, blank=True)
+    critical_high = models.FloatField(null=True, blank=True)
+    secondary_warn_high = models.FloatField(null=True, blank=True, help_text="Diastolic, for blood pressure.")
+    secondary_critical_high = models.FloatField(null=True, blank=True, help_text="Diastolic, for blood pressure.")
+    # Confirmation and persistence: a run of consecutive out-of-range readings raises an alert once it has
+    # `min_readings` readings, spans at least `sustain_minutes`, and (if set) got them within `confirm_minutes`.
+    min_readings = models.PositiveSmallIntegerField(default=1)
+    sustain_minutes = models.PositiveIntegerField(default=0)
+    confirm_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # Baseline rules.
+    baseline_days = models.PositiveSmallIntegerField(default=30)
+    z_threshold = models.FloatField(default=3.0)
+    min_baseline_days = models.PositiveSmallIntegerField(default=7)
+    version = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["metric_type_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["metric_type", "kind"],
+                condition=Q(user__isnull=True, is_active=True),
+                name="alertrule_one_default_per_type_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "metric_type", "kind"],
+                condition=Q(user__isnull=False, is_active=True),
+                name="alertrule_one_override_per_type_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = "default" if self.user_id is None else f"override for {self.user_id}"
+        return f"{self.metric_type_id} {self.kind} rule v{self.version} ({owner})"
+
+
+class Severity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertDirection(models.TextChoices):
+    HIGH = "high", "Above range"
+    LOW = "low", "Below range"
+    ABOVE_BASELINE = "above_baseline", "Above the patient's baseline"
+    BELOW_BASELINE = "below_baseline", "Below the patient's baseline"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class HealthAlert(models.Model):
+    """One episode of out-of-range values: opened by a rule, closed when values come back in range."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="health_alerts")
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(AlertRule, on_delete=models.PROTECT, related_name="alerts")
+    rule_version = models.PositiveIntegerField()
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    direction = models.CharField(max_length=16, choices=AlertDirection.choices)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    message = models.TextField(help_text="A short human explanation.")
+    value = models.FloatField(help_text="The most extreme value of the episode, canonical unit.")
+    readings = models.ManyToManyField(Reading, related_name="+", blank=True)
+    started_at = models.DateTimeField(help_text="The first out-of-range reading of the episode.")
+    last_reading_at = models.DateTimeField(help_text="The newest reading the episode has seen.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "metric_type", "direction"],
+                condition=Q(resolved_at__isnull=True),
+                name="healthalert_one_open_episode",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "status", "-started_at"], name="healthalert_user_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.metric_type_id} {self.direction} for {self.user_id}"
+
+
+class DailyHealthScore(models.Model):
+    """The 0-100 score of one local day, with the parts it is made of (name, weight, score, contribution)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    local_date = models.DateField()
+    score = models.PositiveSmallIntegerField()
+    parts = models.JSONField(default=list)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-local_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "local_date"], name="healthscore_one_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score} on {self.local_date} for {self.user_id}"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    PDF = "pdf", "PDF report"
+    FHIR = "fhir", "FHIR R4 Bundle (JSON)"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """A large export made by a worker; its file lands in the default storage (S3 when configured)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    row_count = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export of {self.user_id} ({self.status})"
