@@ -21,7 +21,7 @@ def _clean_cache():
 
 @pytest.fixture(autouse=True)
 def _metric_catalog(request):
-    """The catalog comes from a data migration, and a transactional test's flush empties it: restore it."""
+    """The catalog and default alert rules come from data migrations; a transactional test's flush empties them."""
     marker = request.node.get_closest_marker("django_db")
     names = request.fixturenames
     if marker is None and "db" not in names and "transactional_db" not in names:
@@ -29,11 +29,14 @@ def _metric_catalog(request):
         return
     transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
+    from health_metrics.alerts import sync_default_rules
     from health_metrics.catalog import sync_catalog
-    from health_metrics.models import MetricType
+    from health_metrics.models import AlertRule, MetricType
 
     if MetricType.objects.count() < 50:
         sync_catalog(MetricType)
+    if not AlertRule.objects.filter(user__isnull=True).exists():
+        sync_default_rules(AlertRule)
     yield
 
 

@@ -4,6 +4,9 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
+from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
+from health_metrics.api.exports import ExportJobViewSet, ExportViewSet
+from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
 
@@ -15,6 +18,10 @@ router.register("care-team", CareTeamGrantViewSet, basename="care-team-grant")
 router.register("patients", PatientViewSet, basename="patient")
 router.register("health-metrics/metric-types", MetricTypeViewSet, basename="metric-type")
 router.register("health-metrics/targets", TargetViewSet, basename="target")
+router.register("health-metrics/alerts", HealthAlertViewSet, basename="health-alert")
+router.register("health-metrics/alert-rules", AlertRuleViewSet, basename="alert-rule")
+router.register("health-metrics/exports", ExportJobViewSet, basename="export-job")
+router.register("health-metrics/health-score", DailyHealthScoreViewSet, basename="health-score")
 router.register("health-metrics", ReadingViewSet, basename="reading")
 router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
 router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")
@@ -24,5 +31,6 @@ app_name = "api"
 urlpatterns = [
     path("", include("accounts.api.urls")),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
+    path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
     *router.urls,
 ]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
 from accounts.admin import ClinicianScopedAdmin
+from accounts.models import AccessAction, Scope
+from accounts.selectors import visible_patients
+from accounts.services import record_access
+from config.api import client_ip, current_request_id
 
-from .models import DailySummary, MetricType, Reading, Target
+from .charts import score_chart, vitals_charts
+from .models import DailyHealthScore, DailySummary, MetricType, Reading, Target
+from .services import user_timezone
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,3 +86,61 @@ class TargetAdmin(ClinicianScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return request.user.sees_all_patients and super().has_delete_permission(request, obj)
+
+
+@admin.register(DailyHealthScore)
+class DailyHealthScoreAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+    """Scores per day; also serves the per-patient vitals page (linked from the user's change page)."""
+
+    list_display = ("local_date", "user", "score", "computed_at")
+    list_filter = ("local_date",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    date_hierarchy = "local_date"
+    show_full_result_count = False
+
+    def get_urls(self) -> list[URLPattern]:
+        vitals = path(
+            "patient/<uuid:user_id>/vitals/",
+            self.admin_site.admin_view(self.patient_vitals_view),
+            name="health_metrics_patient_vitals",
+        )
+        return [vitals, *super().get_urls()]
+
+    def patient_vitals_view(self, request: HttpRequest, user_id: str) -> TemplateResponse:
+        """Charts of the main vitals over 30 or 90 days (`?days=`) from the rollups, and the recent scores.
+
+        Staff see every patient, a clinician only those who granted them the metrics scope: anyone else is 404.
+        A look at someone else's vitals is written to the access log.
+        """
+        patient = visible_patients(request.user, Scope.METRICS).select_related("profile").filter(pk=user_id).first()
+        if patient is None:
+            raise Http404("No such patient.")
+        days = 90 if request.GET.get("days") == "90" else 30
+        today = timezone.localdate(timezone=user_timezone(patient))
+        scores = list(
+            DailyHealthScore.objects.filter(user=patient, local_date__gt=today - timedelta(days=days)).order_by(
+                "-local_date"
+            )
+        )
+        if patient.pk != request.user.pk:
+            record_access(
+                actor=request.user,
+                entries=[(patient.pk, "")],
+                resource="patient-vitals",
+                action=AccessAction.READ,
+                ip=client_ip(request),
+                request_id=current_request_id(),
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Vitals of {patient.get_full_name() or patient.email}",
+            "patient": patient,
+            "days": days,
+            "day_choices": (30, 90),
+            "today": today,
+            "score_chart": score_chart(scores=scores, days=days, today=today),
+            "charts": vitals_charts(patient=patient, days=days, today=today),
+            "scores": scores,
+        }
+        return TemplateResponse(request, "admin/health_metrics/patient_vitals.html", context)

@@ -1,6 +1,7 @@
-"""Ninety days of realistic readings for the demo patients, stored through the bulk path the API uses.
+"""Ninety days of realistic readings for the demo patients, stored through the bulk path the API uses, and their
+daily health scores.
 
-Deterministic client ids make it safe to run twice: a second run stores nothing.
+Deterministic client ids make it safe to run twice: a second run stores no reading twice and rewrites the same scores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 
+from .scoring import compute_health_score
 from .services import record_readings
 
 DEMO_DAYS = 90
@@ -28,6 +30,9 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
     today = now.astimezone(tz).date()
     diabetic = any("diabetes" in c.lower() for c in user.profile.conditions)
     weight = rng.uniform(62, 92)
+    # Its own generator, so adding resting heart rates left every other demo value (and client id) as it was.
+    resting_rng = random.Random(f"{user.email}|resting_heart_rate")
+    resting = 62 if "Hypertension" in user.profile.conditions else 57
     items: list[dict] = []
 
     def add(metric_type: str, when: datetime, **values) -> None:
@@ -55,6 +60,7 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
                 value=round(rhythm + rng.gauss(0, 3)),
             )
         morning = midnight + timedelta(hours=7, minutes=rng.randint(0, 40))
+        add("resting_heart_rate", morning - timedelta(minutes=10), value=round(resting + resting_rng.gauss(0, 2)))
         systolic = round(rng.gauss(138 if "Hypertension" in user.profile.conditions else 118, 7))
         add(
             "blood_pressure",
@@ -98,3 +104,24 @@ def seed_demo_readings(*, stdout, days: int = DEMO_DAYS) -> None:
             stdout.write(f"\r  readings {patient.email:<26} [{bar:<30}] {done}/{len(items)}", ending="")
             stdout.flush()
         stdout.write(f"  ({created} new)")
+
+
+def seed_demo_scores(*, stdout, days: int = DEMO_DAYS) -> None:
+    """Score every local day of the demo patients' readings up to today, with a progress bar.
+
+    Idempotent: each day's score is an upsert derived from the readings.
+    """
+    patients = list(
+        User.objects.filter(role=Role.PATIENT, email__endswith="@openvitals.local").select_related("profile")
+    )
+    for patient in patients:
+        today = timezone.localdate(timezone=zoneinfo.ZoneInfo(patient.profile.timezone))
+        local_days = [today - timedelta(days=back) for back in range(days, -1, -1)]
+        scored = 0
+        for done, day in enumerate(local_days, start=1):
+            if compute_health_score(user=patient, local_date=day) is not None:
+                scored += 1
+            bar = "#" * (30 * done // len(local_days))
+            stdout.write(f"\r  scores   {patient.email:<26} [{bar:<30}] {done}/{len(local_days)}", ending="")
+            stdout.flush()
+        stdout.write(f"  ({scored} days scored)")

@@ -299,6 +299,12 @@ class RuleKind(models.TextChoices):
     BASELINE = "baseline", "Deviation from the patient's own baseline"
 
 
+class BaselineDirection(models.TextChoices):
+    BOTH = "both", "Either way"
+    ABOVE = "above", "Above the baseline"
+    BELOW = "below", "Below the baseline"
+
+
 class AlertRule(TimeStampedModel):
     """When readings of one type raise an alert: fixed thresholds, or a z-score against the patient's baseline.
 
@@ -325,16 +331,25 @@ class AlertRule(TimeStampedModel):
     min_readings = models.PositiveSmallIntegerField(default=1)
     sustain_minutes = models.PositiveIntegerField(default=0)
     confirm_minutes = models.PositiveIntegerField(null=True, blank=True)
+    persist_critical_only = models.BooleanField(
+        default=False,
+        help_text="Warnings alert at once; only the critical level waits for confirmation (blood pressure crisis).",
+    )
     # Baseline rules.
     baseline_days = models.PositiveSmallIntegerField(default=30)
     z_threshold = models.FloatField(default=3.0)
     min_baseline_days = models.PositiveSmallIntegerField(default=7)
+    baseline_direction = models.CharField(
+        max_length=8, choices=BaselineDirection.choices, default=BaselineDirection.BOTH
+    )
     version = models.PositiveIntegerField(default=1)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     notes = models.TextField(blank=True)
+
+    objects = PatientDataQuerySet.as_manager()  # for_user: overrides of visible patients (defaults have no user)
 
     class Meta:
         ordering = ["metric_type_id", "kind"]

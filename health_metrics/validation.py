@@ -83,6 +83,9 @@ def _number(data: Mapping[str, Any], *names: str) -> tuple[str, float | None]:
     return names[0], None
 
 
+_fromisoformat = datetime.fromisoformat
+
+
 def _datetime(data: Mapping[str, Any], name: str, tz: zoneinfo.ZoneInfo) -> datetime | None:
     raw = data.get(name)
     if raw is None or raw == "":
@@ -91,7 +94,8 @@ def _datetime(data: Mapping[str, Any], name: str, tz: zoneinfo.ZoneInfo) -> date
         parsed = raw
     elif isinstance(raw, str):
         try:
-            parsed = parse_datetime(raw)
+            # The usual shape (YYYY-MM-DDTHH:MM...) through the C parser; anything else through Django's.
+            parsed = _fromisoformat(raw) if len(raw) >= 16 and raw[10] in "Tt " else parse_datetime(raw)
         except ValueError:
             parsed = None
         if parsed is None:
@@ -174,13 +178,14 @@ def parse_reading(
     recorded_at = _datetime(data, "recorded_at", tz)
     if recorded_at is None:
         raise ReadingError("recorded_at", "required", "This field is required.")
-    if recorded_at > now + FUTURE_TOLERANCE:
+    latest = now + FUTURE_TOLERANCE
+    if recorded_at > latest:
         raise ReadingError("recorded_at", "in_future", "The reading is more than 5 minutes in the future.")
     ended_at = _datetime(data, "ended_at", tz)
     if ended_at is not None:
         if ended_at < recorded_at:
             raise ReadingError("ended_at", "invalid", "The end is before the start.")
-        if ended_at > now + FUTURE_TOLERANCE:
+        if ended_at > latest:
             raise ReadingError("ended_at", "in_future", "The end is more than 5 minutes in the future.")
     utc_offset = recorded_at.utcoffset() or timedelta(0)
     # The reading's day by its own local time; an interval (sleep) belongs to the day it ends.

@@ -221,7 +221,7 @@ AUTH_THROTTLE_RATES = {
 }
 
 # Demo data beyond accounts, added by `manage.py seed_demo` after the demo people exist.
-DEMO_SEEDERS = ["health_metrics.demo.seed_demo_readings"]
+DEMO_SEEDERS = ["health_metrics.demo.seed_demo_readings", "health_metrics.demo.seed_demo_scores"]
 
 # --- API ----------------------------------------------------------------------------
 
@@ -274,6 +274,10 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role.choices",
         "DeviceStatusEnum": "iot_devices.models.DeviceStatus.choices",
         "BatchStatusEnum": "iot_devices.models.BatchStatus.choices",
+        "ExportStatusEnum": "health_metrics.models.ExportStatus.choices",
+        "AlertDirectionEnum": "health_metrics.models.AlertDirection.choices",
+        "TrendDirectionEnum": ["rising", "falling", "stable"],
+        "AlertStatusEnum": "health_metrics.models.AlertStatus.choices",
         "GrantStatusEnum": ["active", "expired", "revoked"],
         "ItemStatusEnum": ["created", "replaced", "duplicate", "superseded", "error"],
     },
@@ -329,14 +333,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "iot_devices.tasks.check_device_health_task",
         "schedule": timedelta(minutes=5),
     },
+    "sweep-anomalies": {
+        "task": "health_metrics.tasks.sweep_anomalies_task",
+        "schedule": timedelta(minutes=30),
+    },
     "reconcile-daily-summaries": {
         "task": "health_metrics.tasks.reconcile_daily_summaries_task",
         "schedule": crontab(minute=30, hour=3),  # https://crontab.guru/#30_3_*_*_*
+    },
+    "compute-health-scores": {
+        "task": "health_metrics.tasks.compute_health_scores_task",
+        "schedule": crontab(minute=15),  # https://crontab.guru/#15_*_*_*_*
     },
 }
 
 # Rollups are recomputed this long after a write, once for all writes in between.
 ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)
+
+# An export of more readings than this is made by a worker (an ExportJob) instead of in the request.
+EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.

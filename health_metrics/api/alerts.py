@@ -1,0 +1,254 @@
+"""Health alerts (list, acknowledge) and per-patient alert rule overrides."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Case, IntegerField, Prefetch, Value, When
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import AccessAction, Scope, User
+from accounts.selectors import visible_patients
+from config.api import OwnedViewSet
+
+from ..alerts import acknowledge_alert, deactivate_rule_override, save_rule_override
+from ..catalog import get_catalog
+from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Reading, RuleKind, Severity
+from .serializers import MetricTypeField
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+
+class HealthAlertSerializer(serializers.ModelSerializer):
+    patient = serializers.UUIDField(source="user_id", read_only=True)
+    metric_type = MetricTypeField(source="metric_type_id", read_only=True)
+    unit = serializers.SerializerMethodField()
+    rule = serializers.UUIDField(source="rule_id", read_only=True)
+    acknowledged_by = serializers.UUIDField(source="acknowledged_by_id", read_only=True, allow_null=True)
+    readings = serializers.SerializerMethodField(help_text="Ids of the readings that raised the alert.")
+
+    class Meta:
+        model = HealthAlert
+        fields = (
+            "id",
+            "patient",
+            "metric_type",
+            "severity",
+            "direction",
+            "status",
+            "message",
+            "value",
+            "unit",
+            "started_at",
+            "last_reading_at",
+            "resolved_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "rule",
+            "rule_version",
+            "readings",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_unit(self, alert: HealthAlert) -> str:
+        return get_catalog().by_id[alert.metric_type_id].unit
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_readings(self, alert: HealthAlert) -> list:
+        return [reading.pk for reading in alert.readings.all()]
+
+
+class HealthAlertFilterSet(django_filters.FilterSet):
+    severity = django_filters.ChoiceFilter(choices=Severity.choices)
+    status = django_filters.MultipleChoiceFilter(
+        choices=AlertStatus.choices, help_text="Repeat for several: ?status=open&status=acknowledged."
+    )
+    direction = django_filters.ChoiceFilter(choices=AlertDirection.choices)
+    metric_type = django_filters.CharFilter(method="filter_metric_type", help_text="Code, alias or label.")
+
+    class Meta:
+        model = HealthAlert
+        fields = ("severity", "status", "direction", "metric_type")
+
+    def filter_metric_type(self, queryset, name, value):  # noqa: ANN001, ANN201
+        metric_type = get_catalog().resolve(value)
+        if metric_type is None:
+            raise ValidationError(
+                {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
+            )
+        return queryset.filter(metric_type_id=metric_type.id)
+
+
+def triage_order(queryset):  # noqa: ANN001, ANN201
+    """Open before acknowledged before resolved, critical first, newest first: the order a clinician works in."""
+    return queryset.annotate(
+        status_rank=Case(
+            When(status=AlertStatus.OPEN, then=Value(0)),
+            When(status=AlertStatus.ACKNOWLEDGED, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        ),
+        severity_rank=Case(
+            When(severity=Severity.CRITICAL, then=Value(0)), default=Value(1), output_field=IntegerField()
+        ),
+    ).order_by("status_rank", "severity_rank", "-started_at")
+
+
+class HealthAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
+    """Alerts from the anomaly checks: a patient's own, a clinician's consented patients'. Open and critical first."""
+
+    model = HealthAlert
+    patient_field = "user"
+    access_scope = Scope.METRICS
+    serializer_class = HealthAlertSerializer
+    filterset_class = HealthAlertFilterSet
+
+    def get_queryset(self):
+        queryset = (
+            super()
+            .get_queryset()
+            .prefetch_related(Prefetch("readings", queryset=Reading.objects.only("id").order_by("recorded_at")))
+        )
+        return triage_order(queryset)
+
+    @extend_schema(request=None, responses=HealthAlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        """Record who saw the alert and when; it stays until values are back in range."""
+        alert = self.get_object()
+        acknowledge_alert(alert=alert, by=request.user)
+        self.log_access([alert], action=AccessAction.UPDATE, per_object=True)
+        return Response(self.get_serializer(alert).data)
+
+
+# --- Rule overrides ---------------------------------------------------------------------------------
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    patient = serializers.PrimaryKeyRelatedField(
+        source="user",
+        queryset=User.objects.none(),
+        required=False,
+        help_text="The patient the override is for (clinicians); a patient's own by default.",
+    )
+    metric_type = MetricTypeField()
+    kind = serializers.ChoiceField(choices=RuleKind.choices, default=RuleKind.THRESHOLD)
+    unit = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertRule
+        fields = (
+            "id",
+            "patient",
+            "metric_type",
+            "kind",
+            "unit",
+            "warn_low",
+            "warn_high",
+            "critical_low",
+            "critical_high",
+            "secondary_warn_high",
+            "secondary_critical_high",
+            "min_readings",
+            "sustain_minutes",
+            "confirm_minutes",
+            "persist_critical_only",
+            "baseline_days",
+            "z_threshold",
+            "min_baseline_days",
+            "baseline_direction",
+            "version",
+            "is_active",
+            "notes",
+            "created_by",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("id", "unit", "version", "is_active", "created_by", "created_at", "updated_at")
+        validators: list = []  # one active override per type and kind: save_rule_override answers that 400
+        extra_kwargs = {
+            name: {"help_text": "In the type's canonical unit (see `unit`)."}
+            for name in (
+                "warn_low",
+                "warn_high",
+                "critical_low",
+                "critical_high",
+                "secondary_warn_high",
+                "secondary_critical_high",
+            )
+        }
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and request.user.is_authenticated:
+            self.fields["patient"].queryset = visible_patients(request.user, Scope.METRICS)
+        if self.instance is not None:  # who and what an override is for are fixed
+            for name in ("patient", "metric_type", "kind"):
+                self.fields[name].read_only = True
+
+    def get_unit(self, rule: AlertRule) -> str:
+        return get_catalog().by_id[rule.metric_type_id].unit
+
+
+class AlertRuleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    OwnedViewSet,
+):
+    """Per-patient overrides of the default alert rules, set by the patient or a consented clinician.
+
+    A change that alters what the rule decides raises its version; alerts record the version that raised them.
+    DELETE switches the override off (the default applies again); alerts keep pointing at it.
+    """
+
+    model = AlertRule
+    patient_field = "user"
+    access_scope = Scope.METRICS
+    serializer_class = AlertRuleSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .filter(is_active=True)
+            .select_related("metric_type")
+            .order_by("metric_type_id", "kind")
+        )
+
+    def perform_create(self, serializer: AlertRuleSerializer) -> None:
+        data = serializer.validated_data
+        patient = data.pop("user", None) or self.request.user
+        if (
+            patient != self.request.user
+            and not visible_patients(self.request.user, Scope.METRICS).filter(pk=patient.pk).exists()
+        ):
+            raise ValidationError({"patient": ["No such patient."]})
+        rule = AlertRule(user=patient, created_by=self.request.user, **data)
+        serializer.instance = save_rule_override(rule=rule)
+        self.log_access([rule], action=AccessAction.CREATE, per_object=True)
+
+    def perform_update(self, serializer: AlertRuleSerializer) -> None:
+        rule = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(rule, name, value)
+        serializer.instance = save_rule_override(rule=rule)
+
+    def perform_destroy(self, instance: AlertRule) -> None:
+        deactivate_rule_override(rule=instance)
+
+    @extend_schema(responses=AlertRuleSerializer(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
+    def defaults(self, request: Request) -> Response:
+        """The default rules (from the catalog), which apply wherever a patient has no override."""
+        rules = AlertRule.objects.filter(user__isnull=True, is_active=True).select_related("metric_type")
+        return Response(self.get_serializer(rules, many=True).data, status=status.HTTP_200_OK)

@@ -1,0 +1,12 @@
+"""The FHIR R4 read API, included at /fhir/r4/ (FHIR's own path style: resource type, then id; no slash)."""
+
+from django.urls import path
+
+from .fhir import ObservationReadView, ObservationSearchView, PatientReadView
+
+app_name = "fhir"
+urlpatterns = [
+    path("Observation", ObservationSearchView.as_view(), name="observation-search"),
+    path("Observation/<str:pk>", ObservationReadView.as_view(), name="observation-read"),
+    path("Patient/<str:pk>", PatientReadView.as_view(), name="patient-read"),
+]

@@ -1,0 +1,420 @@
+"""Exports of a patient's readings: CSV (streamed), a PDF report, a FHIR R4 Bundle; large ones made by a worker.
+
+A CSV never sits whole in memory: rows come from a server-side cursor in chunks and leave as lines, to the
+client (a streaming response) or to a temporary file (a job). The PDF and the FHIR Bundle are built in memory:
+the PDF holds only aggregates, and the Bundle is one JSON document. An export above
+EXPORT_SYNC_MAX_READINGS readings, or one asked for with async, becomes an ExportJob whose file lands in the
+default storage (S3 when configured) for the user to fetch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+import structlog
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Avg, QuerySet
+from django.utils import timezone
+from reportlab.graphics.charts.lineplots import LinePlot
+from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.widgets.markers import makeMarker
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import cm
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from storages.backends.s3 import S3Storage
+
+from accounts.models import User
+
+from .catalog import get_catalog
+from .fhir import bundle_for_export
+from .models import AlertStatus, ExportFormat, ExportJob, ExportStatus, HealthAlert, MetricType, Reading
+from .selectors import bucket_stats
+from .services import user_timezone
+
+logger = structlog.get_logger(__name__)
+
+# A longer span can only be made by a worker (async); nothing spans more than ten years.
+SYNC_MAX_DAYS = 366
+MAX_DAYS = 3660
+# Rows fetched per round trip of the server-side cursor behind a CSV.
+CSV_CHUNK_SIZE = 2000
+
+CONTENT_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.PDF: "application/pdf",
+    ExportFormat.FHIR: "application/fhir+json",
+}
+EXTENSIONS = {ExportFormat.CSV: "csv", ExportFormat.PDF: "pdf", ExportFormat.FHIR: "fhir.json"}
+
+CSV_HEADER = (
+    "id",
+    "recorded_at_utc",
+    "ended_at_utc",
+    "local_date",
+    "metric_type",
+    "loinc",
+    "value",
+    "secondary_value",
+    "unit",
+    "original_value",
+    "original_secondary_value",
+    "original_unit",
+    "source",
+    "device_id",
+)
+_CSV_FIELDS = (
+    "id",
+    "recorded_at",
+    "ended_at",
+    "local_date",
+    "metric_type_id",
+    "value",
+    "secondary_value",
+    "original_value",
+    "original_secondary_value",
+    "original_unit",
+    "source",
+    "device_id",
+)
+
+
+# --- What an export holds ------------------------------------------------------------------------
+
+
+def export_readings(*, patient: User, start: date, end: date, metric_type: MetricType | None = None) -> QuerySet:
+    """The patient's readings of the local days start..end (both inclusive), oldest first."""
+    readings = Reading.objects.filter(user=patient, local_date__gte=start, local_date__lte=end)
+    if metric_type is not None:
+        readings = readings.filter(metric_type=metric_type)
+    return readings.order_by("recorded_at", "id")
+
+
+def exceeds_sync_limit(readings: QuerySet) -> bool:
+    """More readings than a request may export itself; counts at most one past the limit."""
+    limit = settings.EXPORT_SYNC_MAX_READINGS
+    return readings.order_by()[: limit + 1].count() > limit
+
+
+def export_filename(*, format: str, start: date, end: date, metric_type: MetricType | None) -> str:
+    what = metric_type.code if metric_type is not None else "health-metrics"
+    return f"openvitals-{what}-{start.isoformat()}-to-{end.isoformat()}.{EXTENSIONS[format]}"
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else ""
+
+
+def _number(value: float | None) -> str:
+    # Ten significant digits: beyond any device's precision, and free of binary noise (79.83225712000001).
+    return f"{value:.10g}" if value is not None else ""
+
+
+class _Line:
+    """A file-like object whose write() hands back what the csv writer wrote (Django's streaming recipe)."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_lines(readings: QuerySet) -> Iterator[str]:
+    """The header and one line per reading, read through a server-side cursor in chunks."""
+    writer = csv.writer(_Line(), lineterminator="\r\n")
+    catalog = get_catalog()
+    yield writer.writerow(CSV_HEADER)
+    rows = readings.values_list(*_CSV_FIELDS).iterator(chunk_size=CSV_CHUNK_SIZE)
+    for row in rows:
+        (
+            pk,
+            recorded_at,
+            ended_at,
+            local_date,
+            type_id,
+            value,
+            second,
+            original,
+            original_second,
+            unit,
+            source,
+            device,
+        ) = row
+        metric_type = catalog.by_id[type_id]
+        yield writer.writerow(
+            (
+                pk,
+                _utc(recorded_at),
+                _utc(ended_at),
+                local_date.isoformat(),
+                metric_type.code,
+                metric_type.loinc,
+                _number(value),
+                _number(second),
+                metric_type.unit,
+                _number(original),
+                _number(original_second),
+                unit,
+                source,
+                device or "",
+            )
+        )
+
+
+# --- PDF -----------------------------------------------------------------------------------------
+
+
+def _figure(value: float | None, second: float | None) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.1f}".removesuffix(".0")
+    return f"{text}/{second:.0f}" if second is not None else text
+
+
+def _chart(points: list[tuple[date, float, float | None]], *, start: date, end: date) -> Drawing:
+    """Daily means over the whole period; a second line (diastolic) where the type has one."""
+    width, height = 17 * cm, 9 * cm
+    plot = LinePlot()
+    plot.x, plot.y, plot.width, plot.height = 1.5 * cm, 1.2 * cm, width - 2 * cm, height - 2 * cm
+    plot.data = [[(day.toordinal(), value) for day, value, _ in points]]
+    seconds = [(day.toordinal(), second) for day, _, second in points if second is not None]
+    if seconds:
+        plot.data.append(seconds)
+    values = [value for series in plot.data for _, value in series]
+    low, high = min(values), max(values)
+    margin = (high - low) * 0.1 or max(abs(high) * 0.1, 1)
+    plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = low - margin, high + margin
+    first, last = start.toordinal(), max(end.toordinal(), start.toordinal() + 1)
+    step = max(1, (last - first) // 6)
+    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = first, last
+    plot.xValueAxis.valueSteps = list(range(first, last + 1, step))
+    plot.xValueAxis.labelTextFormat = lambda ordinal: date.fromordinal(int(ordinal)).strftime("%b %d")
+    plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 7
+    for index, color in enumerate((colors.HexColor("#c0392b"), colors.HexColor("#2471a3"))):
+        plot.lines[index].strokeColor = color
+        plot.lines[index].symbol = makeMarker("FilledCircle", size=3, fillColor=color)
+    drawing = Drawing(width, height)
+    drawing.add(plot)
+    return drawing
+
+
+def pdf_report(*, patient: User, start: date, end: date, metric_type: MetricType | None, readings: QuerySet) -> bytes:
+    """A report whose sections each start a page: the title, a summary table, a chart per type, open alerts.
+
+    Figures are over the raw readings of the period (the summary selector's bucket_stats, by type); the
+    charts show daily means by the reading's local day. Open alerts are the ones not resolved now, of the
+    exported types, whatever their start.
+    """
+    tz = user_timezone(patient)
+    styles = getSampleStyleSheet()
+    catalog = get_catalog()
+    stats = sorted(bucket_stats(readings, "metric_type"), key=lambda row: row["bucket"])
+    daily: dict[int, list[tuple[date, float, float | None]]] = defaultdict(list)
+    for type_id, day, mean, second in (
+        readings.order_by()
+        .values("metric_type", "local_date")
+        .annotate(mean=Avg("value"), second=Avg("secondary_value"))
+        .order_by("metric_type", "local_date")
+        .values_list("metric_type", "local_date", "mean", "second")
+    ):
+        daily[type_id].append((day, mean, second))
+    alerts = HealthAlert.objects.filter(user=patient, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
+    if metric_type is not None:
+        alerts = alerts.filter(metric_type=metric_type)
+
+    name = patient.get_full_name() or patient.email
+    # Paragraphs read a markup of their own: people's text is escaped (an alert saying "SpO2 < 90%").
+    who = escape(f"{name} ({patient.email})")
+    period = f"{start.isoformat()} to {end.isoformat()}"
+    story: list[Any] = [
+        Paragraph("Health report", styles["Title"]),
+        Spacer(1, 0.5 * cm),
+        Paragraph(f"Patient: {who}", styles["Normal"]),
+        Paragraph(f"Period: {period} (local days, {tz.key})", styles["Normal"]),
+        Paragraph(f"Metric types: {metric_type.display_name if metric_type else 'all'}", styles["Normal"]),
+        Paragraph(f"Readings: {sum(row['count'] for row in stats)}", styles["Normal"]),
+        Paragraph(f"Generated at: {timezone.now().astimezone(tz):%Y-%m-%d %H:%M %Z}", styles["Normal"]),
+        PageBreak(),
+        Paragraph("Summary", styles["Heading1"]),
+    ]
+    if stats:
+        table = [["Metric type", "Unit", "Count", "Min", "Mean", "Max"]]
+        for row in stats:
+            t = catalog.by_id[row["bucket"]]
+            table.append(
+                [
+                    t.display_name,
+                    t.unit,
+                    str(row["count"]),
+                    _figure(row["min"], row["secondary_min"]),
+                    _figure(row["mean"], row["secondary_mean"]),
+                    _figure(row["max"], row["secondary_max"]),
+                ]
+            )
+        story.append(_table(table))
+    else:
+        story.append(Paragraph("No readings in this period.", styles["Normal"]))
+    for row in stats:
+        t = catalog.by_id[row["bucket"]]
+        story += [
+            PageBreak(),
+            Paragraph(f"{t.display_name}: daily mean ({t.unit})", styles["Heading1"]),
+            _chart(daily[t.id], start=start, end=end),
+        ]
+        if t.is_pair:
+            story.append(Paragraph("Red: systolic. Blue: diastolic.", styles["Normal"]))
+    story += [PageBreak(), Paragraph("Open alerts", styles["Heading1"])]
+    rows = [["Started", "Metric type", "Severity", "Status", "Message"]]
+    for alert in alerts.order_by("-started_at"):
+        rows.append(
+            [
+                f"{alert.started_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                catalog.by_id[alert.metric_type_id].display_name,
+                alert.get_severity_display(),
+                alert.get_status_display(),
+                Paragraph(escape(alert.message), styles["BodyText"]),
+            ]
+        )
+    if len(rows) > 1:
+        story.append(_table(rows, widths=[3 * cm, 3.2 * cm, 2 * cm, 2.6 * cm, 6.2 * cm]))
+    else:
+        story.append(Paragraph("No open alerts.", styles["Normal"]))
+
+    def footer(canvas: Any, document: Any) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 8)
+        canvas.drawString(2 * cm, 1.2 * cm, f"OpenVitals health report: {name}, {period}. Page {document.page}")
+        canvas.restoreState()
+
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(buffer, pagesize=A4, title=f"Health report: {name}", author="OpenVitals")
+    document.build(story, onFirstPage=footer, onLaterPages=footer)
+    return buffer.getvalue()
+
+
+def _table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
+    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eaecee")),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    return table
+
+
+# --- FHIR ----------------------------------------------------------------------------------------
+
+
+def fhir_document(*, patient: User, readings: QuerySet) -> bytes:
+    """The FHIR collection Bundle (health_metrics.fhir) as JSON bytes."""
+    patient = User.objects.select_related("profile").get(pk=patient.pk)
+    rows = readings.select_related("metric_type").iterator(chunk_size=CSV_CHUNK_SIZE)
+    return json.dumps(bundle_for_export(patient=patient, readings=rows), cls=DjangoJSONEncoder).encode()
+
+
+def export_document(
+    *, format: str, patient: User, start: date, end: date, metric_type: MetricType | None, readings: QuerySet
+) -> bytes:
+    """A PDF or FHIR export as bytes (a CSV is streamed instead: csv_lines)."""
+    if format == ExportFormat.PDF:
+        return pdf_report(patient=patient, start=start, end=end, metric_type=metric_type, readings=readings)
+    return fhir_document(patient=patient, readings=readings)
+
+
+# --- Jobs ----------------------------------------------------------------------------------------
+
+
+def start_export_job(
+    *, requested_by: User, patient: User, format: str, start: date, end: date, metric_type: MetricType | None
+) -> ExportJob:
+    """Record the job and hand it to a worker once the request has committed."""
+    job = ExportJob.objects.create(
+        requested_by=requested_by,
+        user=patient,
+        format=format,
+        start_date=start,
+        end_date=end,
+        metric_type=metric_type,
+    )
+    from .tasks import run_export_job_task
+
+    transaction.on_commit(lambda: run_export_job_task.delay(str(job.pk)), robust=True)
+    return job
+
+
+def run_export_job(*, job: ExportJob) -> ExportJob:
+    """Write the job's file to the default storage and mark it done, or failed with the reason.
+
+    Idempotent: only a pending job, or a running one whose worker died (a redelivered task), is claimed;
+    a finished job is left as it is.
+    """
+    claimed = ExportJob.objects.filter(pk=job.pk, status__in=[ExportStatus.PENDING, ExportStatus.RUNNING]).update(
+        status=ExportStatus.RUNNING
+    )
+    if not claimed:
+        return job
+    readings = export_readings(patient=job.user, start=job.start_date, end=job.end_date, metric_type=job.metric_type)
+    name = export_filename(format=job.format, start=job.start_date, end=job.end_date, metric_type=job.metric_type)
+    try:
+        if job.format == ExportFormat.CSV:
+            with tempfile.TemporaryFile() as handle:
+                rows = -1  # the header is not a reading
+                for line in csv_lines(readings):
+                    handle.write(line.encode())
+                    rows += 1
+                handle.seek(0)
+                job.file.save(name, File(handle), save=False)
+        else:
+            content = export_document(
+                format=job.format,
+                patient=job.user,
+                start=job.start_date,
+                end=job.end_date,
+                metric_type=job.metric_type,
+                readings=readings,
+            )
+            rows = readings.count()
+            job.file.save(name, ContentFile(content), save=False)
+    except Exception as exc:
+        logger.exception("export_failed", export_job=str(job.pk))
+        job.status, job.error = ExportStatus.FAILED, f"{type(exc).__name__}: {exc}"
+    else:
+        job.status, job.row_count, job.size_bytes = ExportStatus.DONE, rows, job.file.size
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "file", "row_count", "size_bytes", "error", "finished_at"])
+    return job
+
+
+def presigned_url(*, job: ExportJob) -> str | None:
+    """A time-limited link straight to the file when the storage can sign one (S3); None otherwise."""
+    storage = job.file.storage
+    if not isinstance(storage, S3Storage):
+        return None
+    filename = export_filename(format=job.format, start=job.start_date, end=job.end_date, metric_type=job.metric_type)
+    return storage.url(
+        job.file.name,
+        parameters={
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentType": CONTENT_TYPES[job.format],
+        },
+    )

@@ -1,0 +1,217 @@
+"""Our readings and users as FHIR R4 resources (plain JSON dicts), for the FHIR read API and the exports.
+
+Pure functions: they read the rows they are given and query nothing, so a caller that pages or streams
+readings controls the queries (load readings with `select_related("metric_type")`, users with "profile").
+
+The shapes follow FHIR R4 (4.0.1). The tests validate them with fhir.resources 8.x, whose top-level package
+is R5 and which ships no R4 package; its `R4B` models (4.3.0) are the closest: Observation, Patient, Bundle
+and OperationOutcome are unchanged between R4 and R4B, while R5 renamed and added elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from accounts.models import User
+
+from .models import MetricType, Reading
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# Our own code system: every metric type's catalog code, so types without a LOINC code have a code too.
+METRIC_TYPE_SYSTEM = "https://openvitals.org/fhir/CodeSystem/metric-type"
+
+CATEGORY_DISPLAY = {
+    "vital-signs": "Vital Signs",
+    "laboratory": "Laboratory",
+    "activity": "Activity",
+    "exam": "Exam",
+    "survey": "Survey",
+    "social-history": "Social History",
+}
+# The observation category of each catalog type (health_metrics/data/metric_catalog.csv); a test checks that
+# every catalog code is here. vital-signs: the FHIR vital-signs set and its close kin; laboratory: blood
+# chemistry; activity: what a wearable counts, sleep included (the category's own definition); exam: readings
+# of simple instruments; survey: self-reported scores; social-history: diet and intake (lifestyle).
+CATEGORY_BY_TYPE = {
+    "blood_pressure": "vital-signs",
+    "heart_rate": "vital-signs",
+    "resting_heart_rate": "vital-signs",
+    "respiratory_rate": "vital-signs",
+    "oxygen_saturation": "vital-signs",
+    "body_temperature": "vital-signs",
+    "body_weight": "vital-signs",
+    "body_height": "vital-signs",
+    "bmi": "vital-signs",
+    "head_circumference": "vital-signs",
+    "mean_arterial_pressure": "vital-signs",
+    "blood_glucose": "laboratory",
+    "glucose_cgm": "laboratory",
+    "hba1c": "laboratory",
+    "cholesterol_total": "laboratory",
+    "cholesterol_hdl": "laboratory",
+    "cholesterol_ldl": "laboratory",
+    "triglycerides": "laboratory",
+    "steps": "activity",
+    "distance_walking_running": "activity",
+    "active_energy_burned": "activity",
+    "calories_burned": "activity",
+    "flights_climbed": "activity",
+    "exercise_minutes": "activity",
+    "vo2_max": "activity",
+    "sleep_duration": "activity",
+    "sleep_deep": "activity",
+    "sleep_light": "activity",
+    "sleep_rem": "activity",
+    "sleep_score": "activity",
+    "recovery_score": "activity",
+    "heart_rate_variability_sdnn": "exam",
+    "heart_rate_variability_rmssd": "exam",
+    "body_fat_percentage": "exam",
+    "lean_body_mass": "exam",
+    "muscle_mass": "exam",
+    "bone_mass": "exam",
+    "body_water_percentage": "exam",
+    "waist_circumference": "exam",
+    "peak_expiratory_flow": "exam",
+    "fev1": "exam",
+    "perfusion_index": "exam",
+    "skin_temperature_deviation": "exam",
+    "stress_level": "survey",
+    "pain_score": "survey",
+    "mood_score": "survey",
+    "water_intake": "social-history",
+    "dietary_energy": "social-history",
+    "carbohydrate_intake": "social-history",
+    "protein_intake": "social-history",
+}
+BP_COMPONENT_DISPLAY = {"8480-6": "Systolic blood pressure", "8462-4": "Diastolic blood pressure"}
+
+
+def _instant(moment: datetime, offset_minutes: int = 0) -> str:
+    """ISO 8601 with an offset, in the reading's own offset so clients see its local clock time."""
+    return moment.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def metric_type_code(metric_type: MetricType) -> dict[str, Any]:
+    """LOINC first when the type has one, and always our own code, so every type round-trips."""
+    coding = []
+    if metric_type.loinc:
+        coding.append({"system": LOINC, "code": metric_type.loinc, "display": metric_type.display_name})
+    coding.append({"system": METRIC_TYPE_SYSTEM, "code": metric_type.code, "display": metric_type.display_name})
+    return {"coding": coding, "text": metric_type.display_name}
+
+
+def observation_resource(reading: Reading) -> dict[str, Any]:
+    """One reading as an Observation: final, categorised, coded, in its canonical UCUM unit.
+
+    Blood pressure is the 85354-9 panel with systolic and diastolic components and no value of its own;
+    interval types (sleep) carry an effectivePeriod.
+    """
+    metric_type = reading.metric_type
+    category = CATEGORY_BY_TYPE.get(metric_type.code, "exam")
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": str(reading.pk),
+        "meta": {"lastUpdated": _instant(reading.updated_at)},
+        "status": "final",
+        "category": [
+            {"coding": [{"system": OBSERVATION_CATEGORY, "code": category, "display": CATEGORY_DISPLAY[category]}]}
+        ],
+        "code": metric_type_code(metric_type),
+        "subject": {"reference": f"Patient/{reading.user_id}"},
+    }
+    if metric_type.is_interval and reading.ended_at is not None:
+        resource["effectivePeriod"] = {
+            "start": _instant(reading.recorded_at, reading.utc_offset_minutes),
+            "end": _instant(reading.ended_at, reading.utc_offset_minutes),
+        }
+    else:
+        resource["effectiveDateTime"] = _instant(reading.recorded_at, reading.utc_offset_minutes)
+    resource["issued"] = _instant(reading.created_at)
+    if metric_type.is_pair:
+        resource["component"] = [
+            {
+                "code": {"coding": [{"system": LOINC, "code": loinc, "display": BP_COMPONENT_DISPLAY.get(loinc, "")}]},
+                "valueQuantity": _quantity(value, metric_type.unit),
+            }
+            for loinc, value in (
+                (metric_type.primary_loinc, reading.value),
+                (metric_type.secondary_loinc, reading.secondary_value),
+            )
+            if value is not None
+        ]
+    else:
+        resource["valueQuantity"] = _quantity(reading.value, metric_type.unit)
+    if reading.is_abnormal:
+        resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": "A", "display": "Abnormal"}]}]
+    if reading.notes:
+        resource["note"] = [{"text": reading.notes}]
+    return resource
+
+
+def patient_resource(user: User) -> dict[str, Any]:
+    """A user as a Patient: id, name, and gender and birth date from the profile when filled in."""
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": str(user.pk), "active": user.is_active}
+    if user.first_name or user.last_name:
+        name: dict[str, Any] = {"use": "official", "text": user.get_full_name()}
+        if user.last_name:
+            name["family"] = user.last_name
+        if user.first_name:
+            name["given"] = [user.first_name]
+        resource["name"] = [name]
+    profile = getattr(user, "profile", None)
+    if profile is not None:
+        if profile.sex:
+            resource["gender"] = profile.sex  # Sex mirrors FHIR administrative gender one to one
+        if profile.date_of_birth:
+            resource["birthDate"] = profile.date_of_birth.isoformat()
+    return resource
+
+
+def searchset_bundle(
+    *, readings: Iterable[Reading], total: int, base_url: str, links: dict[str, str]
+) -> dict[str, Any]:
+    """A search result page: `links` maps relation (self, next, previous) to URL; `base_url` ends in /r4."""
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": relation, "url": url} for relation, url in links.items()],
+        "entry": [
+            {
+                "fullUrl": f"{base_url}/Observation/{reading.pk}",
+                "resource": observation_resource(reading),
+                "search": {"mode": "match"},
+            }
+            for reading in readings
+        ],
+    }
+
+
+def bundle_for_export(*, patient: User, readings: Iterable[Reading]) -> dict[str, Any]:
+    """A `collection` Bundle of the Patient and one Observation per reading, for a file that leaves the server.
+
+    A file has no server base to resolve `Patient/<id>` against, so entries are named by `urn:uuid:` (our ids
+    are UUIDs) and the Observations point at the Patient entry that way.
+    """
+    patient_url = f"urn:uuid:{patient.pk}"
+    entries = [{"fullUrl": patient_url, "resource": patient_resource(patient)}]
+    for reading in readings:
+        observation = observation_resource(reading)
+        observation["subject"] = {"reference": patient_url}
+        entries.append({"fullUrl": f"urn:uuid:{reading.pk}", "resource": observation})
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": _instant(datetime.now(tz=UTC)),
+        "entry": entries,
+    }
