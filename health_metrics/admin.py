@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from accounts.admin import ClinicianScopedAdmin
 from accounts.models import AccessAction, Scope
@@ -16,8 +17,9 @@ from accounts.selectors import visible_patients
 from accounts.services import record_access
 from config.api import client_ip, current_request_id
 
+from .alerts import TRIAGE_ORDER, acknowledge_alert
 from .charts import score_chart, vitals_charts
-from .models import DailyHealthScore, DailySummary, MetricType, Reading, Target
+from .models import AlertRule, AlertStatus, DailyHealthScore, DailySummary, HealthAlert, MetricType, Reading, Target
 from .services import user_timezone
 
 
@@ -144,3 +146,86 @@ class DailyHealthScoreAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
             "scores": scores,
         }
         return TemplateResponse(request, "admin/health_metrics/patient_vitals.html", context)
+
+
+# --- Alert triage -------------------------------------------------------------------------------
+
+
+class TriageStatusFilter(admin.SimpleListFilter):
+    """Open alerts by default: the triage list, not the archive ("All" is one click away)."""
+
+    title = "status"
+    parameter_name = "status"
+    default = AlertStatus.OPEN
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:  # noqa: ANN001
+        return [*AlertStatus.choices, ("all", "All")]
+
+    def choices(self, changelist):  # noqa: ANN001, ANN201
+        chosen = self.value() or self.default
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": chosen == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: HttpRequest, queryset):  # noqa: ANN001, ANN201
+        chosen = self.value() or self.default
+        return queryset if chosen == "all" else queryset.filter(status=chosen)
+
+
+@admin.register(HealthAlert)
+class HealthAlertAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+    """Triage: open alerts of the clinician's consented patients, open and critical first, newest first."""
+
+    list_display = ("severity_badge", "status", "user", "metric_type", "message", "started_at", "acknowledged_by")
+    list_filter = (TriageStatusFilter, "severity", "direction", "metric_type")
+    search_fields = ("user__email", "message")
+    list_select_related = ("user", "metric_type", "acknowledged_by")
+    date_hierarchy = "started_at"
+    actions = ["acknowledge"]
+    readonly_fields = ("readings_list",)
+    exclude = ("readings",)
+
+    def get_ordering(self, request: HttpRequest) -> tuple:
+        return TRIAGE_ORDER
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, alert: HealthAlert) -> str:
+        colour = "#ba2121" if alert.severity == "critical" else "#b7791f"
+        return format_html('<strong style="color:{}">{}</strong>', colour, alert.get_severity_display())
+
+    @admin.display(description="readings")
+    def readings_list(self, alert: HealthAlert) -> str:
+        rows = alert.readings.order_by("recorded_at")
+        return format_html_join(", ", "{} at {:%Y-%m-%d %H:%M} UTC", ((r.display_value, r.recorded_at) for r in rows))
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        alerts = list(queryset.filter(acknowledged_at__isnull=True))
+        for alert in alerts:
+            acknowledge_alert(alert=alert, by=request.user)
+        others = {(alert.user_id, str(alert.pk)) for alert in alerts if alert.user_id != request.user.pk}
+        if others:
+            record_access(
+                actor=request.user,
+                entries=sorted(others),
+                resource="healthalert",
+                action=AccessAction.UPDATE,
+                ip=client_ip(request),
+                request_id=current_request_id(),
+            )
+        self.message_user(request, f"Acknowledged {len(alerts)} alert(s).")
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(ClinicianScopedAdmin):
+    """Defaults (no patient) and per-patient overrides; clinicians see their consented patients' overrides."""
+
+    list_display = ("metric_type", "kind", "user", "warn_low", "warn_high", "critical_low", "critical_high", "version")
+    list_filter = ("kind", "is_active", "metric_type")
+    search_fields = ("user__email",)
+    list_select_related = ("user", "metric_type")
+    raw_id_fields = ("user", "created_by")
+    readonly_fields = ("version",)

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Q
+from django.db.models import Case, F, IntegerField, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -583,6 +583,23 @@ def explain(metric_type: MetricType, rule: AlertRule, episode: Episode) -> str:
     if episode.resolved_at is not None:
         text += f" Back in range at {episode.resolved_at:%Y-%m-%d %H:%M} UTC."
     return text
+
+
+# Open before acknowledged before resolved, critical first, newest first: the order a clinician works in.
+TRIAGE_ORDER = (
+    Case(
+        When(status=AlertStatus.OPEN, then=Value(0)),
+        When(status=AlertStatus.ACKNOWLEDGED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    ).asc(),
+    Case(When(severity=Severity.CRITICAL, then=Value(0)), default=Value(1), output_field=IntegerField()).asc(),
+    F("started_at").desc(),
+)
+
+
+def triage_order(queryset: QuerySet) -> QuerySet:
+    return queryset.order_by(*TRIAGE_ORDER)
 
 
 def acknowledge_alert(*, alert: HealthAlert, by: User) -> HealthAlert:

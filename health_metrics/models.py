@@ -73,13 +73,17 @@ class MetricType(models.Model):
         return frozenset(normalize(u) for u in [self.unit, *self.accepted_units])
 
     def is_normal(self, value: float, secondary: float | None = None) -> bool:
-        """Within the warning thresholds (no threshold on a side means no limit there)."""
+        """Within the warning thresholds (no threshold on a side means no limit there).
+
+        Read as the alert checks read them: a low limit is the lowest normal value, a high limit the first
+        abnormal one (systolic 140 is stage 2 hypertension, glucose 70 is normal).
+        """
         if self.warn_low is not None and value < self.warn_low:
             return False
-        if self.warn_high is not None and value > self.warn_high:
+        if self.warn_high is not None and value >= self.warn_high:
             return False
         return not (
-            secondary is not None and self.secondary_warn_high is not None and secondary > self.secondary_warn_high
+            secondary is not None and self.secondary_warn_high is not None and secondary >= self.secondary_warn_high
         )
 
 

@@ -15,8 +15,9 @@ Each part scores 0-100 from that day's readings (the patient's local calendar, `
   means over the 30 days before (at least 7 of them): at or below it full marks, 10 points off per
   beat above, 0 from 10 beats above.
 
-A part without data that day has no score, and its weight is shared out over the parts that have
-data in proportion to their weights; a day without data in any part has no score at all.
+The day's score is the sum of each part's score × weight / 100, rounded (halves up). A part without
+data that day has no score, and its weight is shared out over the parts that have data in proportion
+to their weights; a day without data in any part has no score at all.
 Medication adherence will be a part once medications are tracked; until then it is not shown.
 """
 
@@ -70,13 +71,13 @@ class Thresholds:
         return any(limit is not None for limit in (self.warn_low, self.warn_high, self.secondary_warn_high))
 
     def is_normal(self, value: float, secondary: float | None) -> bool:
-        """The same test as MetricType.is_normal, on these thresholds."""
+        """The same test as MetricType.is_normal and the alert checks: a high limit is the first abnormal value."""
         if self.warn_low is not None and value < self.warn_low:
             return False
-        if self.warn_high is not None and value > self.warn_high:
+        if self.warn_high is not None and value >= self.warn_high:
             return False
         return not (
-            secondary is not None and self.secondary_warn_high is not None and secondary > self.secondary_warn_high
+            secondary is not None and self.secondary_warn_high is not None and secondary >= self.secondary_warn_high
         )
 
 
@@ -106,6 +107,11 @@ class Part:
     detail: str
 
 
+def _round(value: float) -> int:
+    """Halves up (82.5 is 83), not Python's halves-to-even."""
+    return math.floor(value + 0.5)
+
+
 def _linear(value: float, full: float, zero: float) -> float:
     """100 at `full`, 0 at `zero`, linear between (either direction), clamped to 0-100."""
     return max(0.0, min(100.0, (value - zero) / (full - zero) * 100))
@@ -125,7 +131,7 @@ def vitals_part(readings: list[Reading], ranges: dict[int, Thresholds]) -> Part:
     detail = f"{within} of {len(checked)} readings within range"
     if outside:
         detail += " (outside: " + ", ".join(f"{name} ×{count}" for name, count in sorted(outside.items())) + ")"
-    return Part("vitals", round(within / len(checked) * 100), detail + ".")
+    return Part("vitals", _round(within / len(checked) * 100), detail + ".")
 
 
 def activity_part(steps: float | None, goal: float | None) -> Part:
@@ -133,7 +139,7 @@ def activity_part(steps: float | None, goal: float | None) -> Part:
         return Part("activity", None, "No steps recorded that day.")
     whose = "target" if goal else "default goal"
     goal = goal or DEFAULT_STEPS_GOAL
-    return Part("activity", round(min(100.0, steps / goal * 100)), f"{steps:,.0f} steps of {goal:,.0f} ({whose}).")
+    return Part("activity", _round(min(100.0, steps / goal * 100)), f"{steps:,.0f} steps of {goal:,.0f} ({whose}).")
 
 
 def sleep_duration_score(hours: float) -> float:
@@ -159,11 +165,13 @@ def sleep_part(hours: float | None, wake_minutes: list[float]) -> Part:
     duration = sleep_duration_score(hours)
     detail = f"{hours:.1f} h asleep"
     if len(wake_minutes) < SLEEP_MIN_NIGHTS:
-        return Part("sleep", round(duration), f"{detail}; wake-time regularity needs {SLEEP_MIN_NIGHTS} nights.")
+        return Part("sleep", _round(duration), f"{detail}; wake-time regularity needs {SLEEP_MIN_NIGHTS} nights.")
     spread = wake_spread_minutes(wake_minutes)
     regularity = _linear(spread, WAKE_SPREAD_FULL_MINUTES, WAKE_SPREAD_ZERO_MINUTES)
     score = (1 - SLEEP_REGULARITY_SHARE) * duration + SLEEP_REGULARITY_SHARE * regularity
-    return Part("sleep", round(score), f"{detail}; wake time varies ±{spread:.0f} min over {len(wake_minutes)} nights.")
+    return Part(
+        "sleep", _round(score), f"{detail}; wake time varies ±{spread:.0f} min over {len(wake_minutes)} nights."
+    )
 
 
 def resting_heart_rate_part(today: float | None, baseline_days: list[float]) -> Part:
@@ -181,7 +189,7 @@ def resting_heart_rate_part(today: float | None, baseline_days: list[float]) -> 
     score = max(0.0, 100 - max(0.0, above) * RESTING_POINTS_PER_BEAT)
     return Part(
         "resting_heart_rate",
-        round(score),
+        _round(score),
         f"{today:.0f} bpm vs {RESTING_BASELINE_DAYS}-day median {baseline:.0f} bpm ({above:+.0f}).",
     )
 
@@ -207,7 +215,7 @@ def combine(parts: list[Part]) -> tuple[int | None, list[dict[str, Any]]]:
                 "detail": part.detail,
             }
         )
-    return round(total), shown
+    return _round(total), shown
 
 
 # --- Computing and storing a day ------------------------------------------------------------------

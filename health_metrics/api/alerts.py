@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Case, IntegerField, Prefetch, Value, When
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -15,7 +15,7 @@ from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
 from config.api import OwnedViewSet
 
-from ..alerts import acknowledge_alert, deactivate_rule_override, save_rule_override
+from ..alerts import acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
 from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Reading, RuleKind, Severity
 from .serializers import MetricTypeField
@@ -82,21 +82,6 @@ class HealthAlertFilterSet(django_filters.FilterSet):
                 {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
             )
         return queryset.filter(metric_type_id=metric_type.id)
-
-
-def triage_order(queryset):  # noqa: ANN001, ANN201
-    """Open before acknowledged before resolved, critical first, newest first: the order a clinician works in."""
-    return queryset.annotate(
-        status_rank=Case(
-            When(status=AlertStatus.OPEN, then=Value(0)),
-            When(status=AlertStatus.ACKNOWLEDGED, then=Value(1)),
-            default=Value(2),
-            output_field=IntegerField(),
-        ),
-        severity_rank=Case(
-            When(severity=Severity.CRITICAL, then=Value(0)), default=Value(1), output_field=IntegerField()
-        ),
-    ).order_by("status_rank", "severity_rank", "-started_at")
 
 
 class HealthAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):

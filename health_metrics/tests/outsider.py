@@ -6,21 +6,21 @@ from health_metrics.models import AlertRule, ExportJob, HealthAlert
 from health_metrics.tests.factories import ReadingFactory, TargetFactory
 
 
-def _health_alert(owner):
+def _health_alert(owner, **fields):
     rule = AlertRule.objects.get(user=None, metric_type_id=9, kind="threshold")
     now = timezone.now()
-    return HealthAlert.objects.create(
-        user=owner,
-        metric_type_id=9,
-        rule=rule,
-        rule_version=rule.version,
-        severity="critical",
-        direction="low",
-        message="Blood glucose below 54 mg/dL.",
-        value=50,
-        started_at=now,
-        last_reading_at=now,
-    )
+    values = {
+        "metric_type_id": 9,
+        "rule": rule,
+        "rule_version": rule.version,
+        "severity": "critical",
+        "direction": "low",
+        "message": "Blood glucose below 54 mg/dL.",
+        "value": 50,
+        "started_at": now,
+        "last_reading_at": now,
+    }
+    return HealthAlert.objects.create(user=owner, **(values | fields))
 
 
 OUTSIDER_FACTORIES = {

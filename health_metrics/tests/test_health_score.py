@@ -108,6 +108,12 @@ def test_parts_without_data_give_their_weight_to_the_others(user):
     assert by_name(score)["vitals"]["detail"] == "No readings with a normal range that day."
 
 
+def test_scores_round_halves_up(user):
+    add(user, "steps", 6600)  # 82.5 % of the default goal
+    score = compute_health_score(user=user, local_date=DAY)
+    assert (by_name(score)["activity"]["score"], score.score) == (83, 83)
+
+
 def test_a_resting_heart_rate_without_a_seven_day_baseline_is_not_scored(user):
     add(user, "resting_heart_rate", 70)
     for back in range(1, 4):
