@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 
+from .alerts import LOOKBACK_DAYS, check_anomalies
+from .models import HealthAlert, Reading
 from .scoring import compute_health_score
 from .services import record_readings
 
@@ -125,3 +127,52 @@ def seed_demo_scores(*, stdout, days: int = DEMO_DAYS) -> None:
             stdout.write(f"\r  scores   {patient.email:<26} [{bar:<30}] {done}/{len(local_days)}", ending="")
             stdout.flush()
         stdout.write(f"  ({scored} days scored)")
+
+
+# Recent episodes a clinician should see on the triage list: (patient, type, minutes ago and values).
+DEMO_EPISODES = {
+    "alice@openvitals.local": [  # a hypertensive crisis, confirmed by a repeat reading five minutes later
+        ("blood_pressure", 15, {"systolic": 184, "diastolic": 118}),
+        ("blood_pressure", 10, {"systolic": 181, "diastolic": 121}),
+    ],
+    "carmen@openvitals.local": [  # a fever, rising
+        ("body_temperature", 20, {"value": 38.4}),
+        ("body_temperature", 5, {"value": 38.9}),
+    ],
+    "dev@openvitals.local": [  # two low oximeter readings in a row
+        ("oxygen_saturation", 12, {"value": 89}),
+        ("oxygen_saturation", 8, {"value": 88}),
+    ],
+}
+
+
+def seed_demo_alerts(*, stdout) -> None:
+    """Add a few recent out-of-range episodes and run the anomaly checks over every demo patient's last weeks.
+
+    The checks run here, not only on the worker, so the demo has its alerts whatever the broker is doing.
+    Idempotent: deterministic client ids store the readings once, and the checks raise nothing twice.
+    """
+    now = timezone.now().replace(second=0, microsecond=0)
+    patients = list(User.objects.filter(role=Role.PATIENT, email__endswith="@openvitals.local"))
+    for patient in patients:
+        items = [
+            {
+                "metric_type": code,
+                "recorded_at": (now - timedelta(minutes=minutes)).isoformat(),
+                # The same run on the same day stores nothing twice.
+                "client_id": str(uuid.uuid5(NAMESPACE, f"{patient.email}|alert|{code}|{minutes}|{now:%Y-%m-%d}")),
+                **values,
+            }
+            for code, minutes, values in DEMO_EPISODES.get(patient.email, [])
+        ]
+        if items:
+            record_readings(user=patient, items=items)
+        days = set(
+            Reading.objects.filter(user=patient, recorded_at__gte=now - timedelta(days=LOOKBACK_DAYS))
+            .values_list("metric_type_id", "local_date")
+            .distinct()
+            .order_by()
+        )
+        counts = check_anomalies(user_id=patient.pk, days=days)
+        open_now = HealthAlert.objects.filter(user=patient, resolved_at__isnull=True).count()
+        stdout.write(f"  alerts   {patient.email:<26} {open_now} open ({counts['opened']} new)")

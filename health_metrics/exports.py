@@ -15,7 +15,7 @@ import json
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -25,7 +25,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Avg, QuerySet
+from django.db.models import Avg, Q, QuerySet
 from django.utils import timezone
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Drawing
@@ -403,6 +403,26 @@ def run_export_job(*, job: ExportJob) -> ExportJob:
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "file", "row_count", "size_bytes", "error", "finished_at"])
     return job
+
+
+def requeue_stranded_export_jobs(*, now: datetime | None = None) -> int:
+    """Hand jobs to a worker again that never reached one (the broker was down) or whose worker died.
+
+    A job pending for two minutes was not picked up; one running longer than the task's hard time limit
+    (11 minutes) from its creation has no live worker. `run_export_job` claims either, so nothing is lost.
+    """
+    from .tasks import run_export_job_task
+
+    now = now or timezone.now()
+    stranded = ExportJob.objects.filter(
+        Q(status=ExportStatus.PENDING, created_at__lt=now - timedelta(minutes=2))
+        | Q(status=ExportStatus.RUNNING, created_at__lt=now - timedelta(minutes=12))
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stranded[:1000]:
+        run_export_job_task.delay(str(pk))
+        count += 1
+    return count
 
 
 def presigned_url(*, job: ExportJob) -> str | None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 
 from .alerts import check_anomalies, sweep_anomalies
-from .exports import run_export_job
+from .exports import requeue_stranded_export_jobs, run_export_job
 from .models import ExportJob
 from .scoring import compute_health_score, due_health_scores
 from .services import clear_pending_rollups, recompute_daily_summaries, reconcile_daily_summaries
@@ -50,6 +50,12 @@ def run_export_job_task(job_id: str) -> None:
     job = ExportJob.objects.filter(pk=job_id).select_related("user", "metric_type").first()
     if job is not None:  # deleted since enqueue: nothing to do
         run_export_job(job=job)
+
+
+@shared_task
+def requeue_stranded_export_jobs_task() -> int:
+    """Every few minutes: export jobs the broker never delivered, or whose worker died, go to a worker again."""
+    return requeue_stranded_export_jobs()
 
 
 @shared_task

@@ -221,7 +221,11 @@ AUTH_THROTTLE_RATES = {
 }
 
 # Demo data beyond accounts, added by `manage.py seed_demo` after the demo people exist.
-DEMO_SEEDERS = ["health_metrics.demo.seed_demo_readings", "health_metrics.demo.seed_demo_scores"]
+DEMO_SEEDERS = [
+    "health_metrics.demo.seed_demo_readings",
+    "health_metrics.demo.seed_demo_alerts",
+    "health_metrics.demo.seed_demo_scores",
+]
 
 # --- API ----------------------------------------------------------------------------
 
@@ -331,6 +335,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "check-device-health": {
         "task": "iot_devices.tasks.check_device_health_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "requeue-stranded-export-jobs": {
+        "task": "health_metrics.tasks.requeue_stranded_export_jobs_task",
         "schedule": timedelta(minutes=5),
     },
     "sweep-anomalies": {

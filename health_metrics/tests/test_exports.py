@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from accounts.models import AccessLog
 from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory
 from conftest import bearer
+from health_metrics.exports import requeue_stranded_export_jobs
 from health_metrics.models import AlertRule, ExportJob, HealthAlert
 from health_metrics.services import record_readings
 from health_metrics.tasks import run_export_job_task
@@ -357,6 +358,18 @@ def test_running_the_job_again_changes_nothing(as_user, march_readings, media, d
     assert len(list(media.rglob("*.csv"))) == 1
 
 
+def test_a_job_the_broker_never_delivered_is_run_by_the_sweeper(as_user, user, march_readings, media):
+    job = ExportJob.objects.create(
+        requested_by=user, user=user, format="csv", start_date=date(2025, 3, 1), end_date=date(2025, 3, 31)
+    )
+    assert requeue_stranded_export_jobs() == 0  # just made: a worker may still be about to take it
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    assert requeue_stranded_export_jobs() == 1  # eager in tests: the worker's run happens here
+    job.refresh_from_db()
+    assert (job.status, job.row_count) == ("done", 3)
+    assert requeue_stranded_export_jobs() == 0
+
+
 def test_another_patients_job_and_its_download_are_not_found(as_user, other_user, media):
     job = ExportJob.objects.create(
         requested_by=other_user, user=other_user, format="csv", start_date=date(2025, 3, 1), end_date=date(2025, 3, 31)
@@ -506,7 +519,7 @@ def test_a_job_whose_storage_fails_is_marked_failed(
 # --- The demo ----------------------------------------------------------------------------------------------
 
 
-def test_the_demo_patient_downloads_csv_pdf_and_fhir(api_client):
+def test_the_demo_patient_has_open_alerts_a_score_history_and_downloads_csv_pdf_and_fhir(api_client):
     call_command("seed_demo", stdout=io.StringIO())
     login = api_client.post(
         "/api/v1/auth/login/", {"email": "alice@openvitals.local", "password": "OpenVitals-demo-2026"}
@@ -515,6 +528,13 @@ def test_the_demo_patient_downloads_csv_pdf_and_fhir(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.json()['tokens']['access']}")
     today = timezone.localdate()
     period = {"start_date": (today - timedelta(days=29)).isoformat(), "end_date": today.isoformat()}
+
+    alerts = api_client.get("/api/v1/health-metrics/alerts/", {"status": "open"}).json()["results"]
+    assert [(a["metric_type"], a["severity"]) for a in alerts] == [("blood_pressure", "critical")]
+    assert len(alerts[0]["readings"]) == 2  # the crisis reading and the repeat that confirmed it
+    scores = api_client.get("/api/v1/health-metrics/health-score/").json()
+    assert scores["count"] >= 85
+    assert {part["name"] for part in scores["results"][0]["parts"]} >= {"vitals", "activity", "sleep"}
 
     lines = csv_text(api_client.get(URL, {"format": "csv", **period})).splitlines()
     assert lines[0] == HEADER
