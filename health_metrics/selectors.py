@@ -6,19 +6,22 @@ default) they are computed from the raw values in Python, with the same results.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, Q, QuerySet, Sum
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
-from accounts.models import Profile
+from accounts.models import Profile, User
 
+from .catalog import catalog_rows
 from .models import (
     Aggregation,
     DailySummary,
@@ -296,3 +299,54 @@ def _progress(target: Target, current: float | None, as_of: Any) -> dict[str, An
         achieved = target.target_min <= current <= target.target_max
         percent = 100.0 if achieved else None
     return {"current": current, "percent": percent, "achieved": achieved, "as_of": as_of}
+
+
+# The vital signs a clinician looks at first, in the order they are shown (catalog codes).
+VITAL_SIGNS = (
+    "blood_pressure",
+    "heart_rate",
+    "resting_heart_rate",
+    "oxygen_saturation",
+    "body_temperature",
+    "respiratory_rate",
+    "blood_glucose",
+    "body_weight",
+)
+
+
+@functools.cache
+def vital_sign_type_ids() -> tuple[int, ...]:
+    """The VITAL_SIGNS' type ids, read from the catalog file (ids are stable), so no query is spent on them."""
+    ids = {row["code"]: row["id"] for row in catalog_rows()}
+    return tuple(ids[code] for code in VITAL_SIGNS)
+
+
+def latest_readings(*, user_ids: Iterable[Any], type_ids: Sequence[int]) -> dict[Any, list[Reading]]:
+    """Each user's newest reading of each type, in `type_ids` order; types without a reading are left out.
+
+    Two queries for any number of users. The first finds the newest reading's id per user and type with a
+    correlated LIMIT 1 subquery, one probe of the (user, type, -recorded_at) index each, so a user's older
+    readings are never read; it runs on PostgreSQL and SQLite alike. The second loads those readings, with
+    their metric type. Ties at the same moment: the last stored wins, as in `stats`.
+    """
+    user_ids = list(user_ids)
+    if not user_ids or not type_ids:
+        return {}
+    newest = {
+        f"newest_{type_id}": Subquery(
+            Reading.objects.filter(user_id=OuterRef("pk"), metric_type_id=type_id)
+            .order_by("-recorded_at", "-created_at")
+            .values("pk")[:1]
+        )
+        for type_id in type_ids
+    }
+    ids = User.objects.filter(pk__in=user_ids).annotate(**newest).values_list(*newest)
+    found = {reading_id for row in ids for reading_id in row if reading_id is not None}
+    if not found:
+        return {}
+    position = {type_id: index for index, type_id in enumerate(type_ids)}
+    by_user: dict[Any, list[Reading]] = defaultdict(list)
+    readings = Reading.objects.filter(pk__in=found).select_related("metric_type")
+    for reading in sorted(readings, key=lambda r: position[r.metric_type_id]):
+        by_user[reading.user_id].append(reading)
+    return dict(by_user)

@@ -79,7 +79,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     patient = serializers.UUIDField(source="user_id", read_only=True)
     requested_by = serializers.UUIDField(source="requested_by_id", read_only=True)
-    metric_type = MetricTypeField(read_only=True, allow_null=True)
+    metric_type = MetricTypeField(source="metric_type_id", read_only=True, allow_null=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
