@@ -127,6 +127,24 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
     )
 
 
+def log_patient_access(request: HttpRequest, entries: Iterable[tuple[Any, str]], *, action: str, resource: str) -> None:
+    """Append access-log rows for (patient id, object id) entries that are not the actor's own.
+
+    Every read or write of someone else's data goes through here: the API's viewsets, the FHIR views, the admin.
+    """
+    actor = request.user
+    entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
+    if entries:
+        record_access(
+            actor=actor,
+            entries=entries,
+            resource=resource,
+            action=action,
+            ip=client_ip(request),
+            request_id=current_request_id(),
+        )
+
+
 class OwnedViewSet(viewsets.GenericViewSet):
     """The one place API querysets are scoped.
 
@@ -190,18 +208,7 @@ class OwnedViewSet(viewsets.GenericViewSet):
         self.log_patient_access(list(entries), action=action, resource=self.model._meta.model_name)
 
     def log_patient_access(self, entries: list[tuple[Any, str]], *, action: str, resource: str) -> None:
-        """Append access-log rows for (patient id, object id) entries that are not the actor's own."""
-        actor = self.request.user
-        entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
-        if entries:
-            record_access(
-                actor=actor,
-                entries=entries,
-                resource=resource,
-                action=action,
-                ip=client_ip(self.request),
-                request_id=current_request_id(),
-            )
+        log_patient_access(self.request, entries, action=action, resource=resource)
 
 
 class OwnedRelatedField(relations.PrimaryKeyRelatedField):

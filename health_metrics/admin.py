@@ -14,8 +14,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin import ClinicianScopedAdmin
 from accounts.models import AccessAction, Scope
 from accounts.selectors import visible_patients
-from accounts.services import record_access
-from config.api import client_ip, current_request_id
+from config.api import log_patient_access
 
 from .alerts import TRIAGE_ORDER, acknowledge_alert
 from .charts import score_chart, vitals_charts
@@ -125,15 +124,7 @@ class DailyHealthScoreAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
                 "-local_date"
             )
         )
-        if patient.pk != request.user.pk:
-            record_access(
-                actor=request.user,
-                entries=[(patient.pk, "")],
-                resource="patient-vitals",
-                action=AccessAction.READ,
-                ip=client_ip(request),
-                request_id=current_request_id(),
-            )
+        log_patient_access(request, [(patient.pk, "")], action=AccessAction.READ, resource="patient-vitals")
         context = {
             **self.admin_site.each_context(request),
             "title": f"Vitals of {patient.get_full_name() or patient.email}",
@@ -206,16 +197,8 @@ class HealthAlertAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
         alerts = list(queryset.filter(acknowledged_at__isnull=True))
         for alert in alerts:
             acknowledge_alert(alert=alert, by=request.user)
-        others = {(alert.user_id, str(alert.pk)) for alert in alerts if alert.user_id != request.user.pk}
-        if others:
-            record_access(
-                actor=request.user,
-                entries=sorted(others),
-                resource="healthalert",
-                action=AccessAction.UPDATE,
-                ip=client_ip(request),
-                request_id=current_request_id(),
-            )
+        entries = [(alert.user_id, str(alert.pk)) for alert in alerts]
+        log_patient_access(request, entries, action=AccessAction.UPDATE, resource="healthalert")
         self.message_user(request, f"Acknowledged {len(alerts)} alert(s).")
 
 

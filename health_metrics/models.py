@@ -26,6 +26,17 @@ class ValueKind(models.TextChoices):
     PAIR = "pair", "Two components (systolic / diastolic)"
 
 
+def within_warning_limits(
+    value: float, secondary: float | None, low: float | None, high: float | None, secondary_high: float | None
+) -> bool:
+    """A low limit is the lowest normal value, a high limit the first abnormal one; no limit on a side, no check."""
+    if low is not None and value < low:
+        return False
+    if high is not None and value >= high:
+        return False
+    return secondary is None or secondary_high is None or secondary < secondary_high
+
+
 class MetricType(models.Model):
     """One kind of measurement: its codes, canonical UCUM unit, accepted units, ranges and thresholds.
 
@@ -78,13 +89,7 @@ class MetricType(models.Model):
         Read as the alert checks read them: a low limit is the lowest normal value, a high limit the first
         abnormal one (systolic 140 is stage 2 hypertension, glucose 70 is normal).
         """
-        if self.warn_low is not None and value < self.warn_low:
-            return False
-        if self.warn_high is not None and value >= self.warn_high:
-            return False
-        return not (
-            secondary is not None and self.secondary_warn_high is not None and secondary >= self.secondary_warn_high
-        )
+        return within_warning_limits(value, secondary, self.warn_low, self.warn_high, self.secondary_warn_high)
 
 
 class Source(models.TextChoices):

@@ -36,7 +36,17 @@ from django.db.models import Avg, Max, Q
 from accounts.models import Profile, User
 
 from .catalog import get_catalog
-from .models import AlertRule, DailyHealthScore, DailySummary, MetricType, Reading, RuleKind, Target, TargetKind
+from .models import (
+    AlertRule,
+    DailyHealthScore,
+    DailySummary,
+    MetricType,
+    Reading,
+    RuleKind,
+    Target,
+    TargetKind,
+    within_warning_limits,
+)
 
 WEIGHTS = {"vitals": 35, "activity": 25, "sleep": 25, "resting_heart_rate": 15}
 LABELS = {
@@ -72,13 +82,7 @@ class Thresholds:
 
     def is_normal(self, value: float, secondary: float | None) -> bool:
         """The same test as MetricType.is_normal and the alert checks: a high limit is the first abnormal value."""
-        if self.warn_low is not None and value < self.warn_low:
-            return False
-        if self.warn_high is not None and value >= self.warn_high:
-            return False
-        return not (
-            secondary is not None and self.secondary_warn_high is not None and secondary >= self.secondary_warn_high
-        )
+        return within_warning_limits(value, secondary, self.warn_low, self.warn_high, self.secondary_warn_high)
 
 
 def _thresholds_of(source: MetricType | AlertRule) -> Thresholds:

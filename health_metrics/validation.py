@@ -106,7 +106,7 @@ def _datetime(data: Mapping[str, Any], name: str, tz: zoneinfo.ZoneInfo) -> date
         raise ReadingError(name, "invalid", f"Must be after {EARLIEST_YEAR}.")
     if parsed.tzinfo is None:  # no offset given: the user's own time zone says what it means
         return parsed.replace(tzinfo=tz)
-    if isinstance(raw, str) and raw.upper().endswith("Z"):
+    if isinstance(raw, str) and raw[-1] in "Zz":
         # A UTC instant ("Z", as device clocks send) carries no local offset: take the user's.
         return parsed.astimezone(tz)
     return parsed
@@ -129,7 +129,7 @@ def parse_reading(
     metric_type: MetricType | None = None,
 ) -> ValidReading:
     """Validate and convert one reading. Raises ReadingError naming the first problem."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # the common case first: ABC checks are slow
         raise ReadingError("non_field_errors", "invalid", "Each reading must be a JSON object.")
     if metric_type is None:
         label = data.get("metric_type")
@@ -178,14 +178,16 @@ def parse_reading(
     recorded_at = _datetime(data, "recorded_at", tz)
     if recorded_at is None:
         raise ReadingError("recorded_at", "required", "This field is required.")
-    latest = now + FUTURE_TOLERANCE
-    if recorded_at > latest:
+    # Compared in UTC: two datetimes with the same tzinfo compare without asking the zone for offsets.
+    recorded_utc, latest = recorded_at.astimezone(UTC), now.astimezone(UTC) + FUTURE_TOLERANCE
+    if recorded_utc > latest:
         raise ReadingError("recorded_at", "in_future", "The reading is more than 5 minutes in the future.")
     ended_at = _datetime(data, "ended_at", tz)
-    if ended_at is not None:
-        if ended_at < recorded_at:
+    ended_utc = ended_at.astimezone(UTC) if ended_at is not None else None
+    if ended_utc is not None:
+        if ended_utc < recorded_utc:
             raise ReadingError("ended_at", "invalid", "The end is before the start.")
-        if ended_at > latest:
+        if ended_utc > latest:
             raise ReadingError("ended_at", "in_future", "The end is more than 5 minutes in the future.")
     utc_offset = recorded_at.utcoffset() or timedelta(0)
     # The reading's day by its own local time; an interval (sleep) belongs to the day it ends.
@@ -216,9 +218,9 @@ def parse_reading(
         original_value=original,
         original_secondary_value=original_secondary,
         original_unit=unit,
-        recorded_at=recorded_at.astimezone(UTC),
+        recorded_at=recorded_utc,
         utc_offset_minutes=int(utc_offset.total_seconds() // 60),
-        ended_at=ended_at.astimezone(UTC) if ended_at is not None else None,
+        ended_at=ended_utc,
         local_date=local_date,
         source=source,
         client_id=client_id,

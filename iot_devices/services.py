@@ -44,9 +44,9 @@ def rotate_device_key(*, device: Device) -> str:
     return key
 
 
-def _payload_digest(readings: list) -> str:
-    canonical = json.dumps(readings, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def canonical_payload(readings: list) -> bytes:
+    """The readings as canonical JSON: what is stored, and what the digest is taken over."""
+    return json.dumps(readings, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @transaction.atomic
@@ -78,13 +78,14 @@ def receive_batch(*, device: Device, body: Any) -> tuple[IngestBatch, bool]:
         if parsed is None or parsed.tzinfo is None:
             raise field_error("sent_at", "Must be an ISO 8601 datetime with an offset.")
         sent_at = parsed
-    digest = _payload_digest(readings)
+    payload = canonical_payload(readings)
+    digest = hashlib.sha256(payload).hexdigest()
     try:
         with transaction.atomic():
             batch = IngestBatch.objects.create(
                 device=device,
                 batch_id=batch_id,
-                payload=readings,
+                payload=payload,
                 payload_sha256=digest,
                 reading_count=len(readings),
                 sent_at=sent_at,
@@ -137,7 +138,7 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
     device = batch.device
     with transaction.atomic():
         now = timezone.now()
-        valid, results = parse_readings(user=device.owner, items=batch.payload, default_source=Source.DEVICE, now=now)
+        valid, results = parse_readings(user=device.owner, items=batch.readings, default_source=Source.DEVICE, now=now)
         errors = [{"index": r.index, **r.error} for r in results if r is not None]
         # Running daily totals (sum types without an end) replace earlier ones: the per-item path.
         totals = [(index, v) for index, v in valid if v.daily_total_key]

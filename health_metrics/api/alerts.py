@@ -15,9 +15,10 @@ from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
 from config.api import OwnedViewSet
 
-from ..alerts import acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
+from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
 from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Reading, RuleKind, Severity
+from .filters import filter_metric_type
 from .serializers import MetricTypeField
 
 # --- Alerts -----------------------------------------------------------------------------------
@@ -69,19 +70,11 @@ class HealthAlertFilterSet(django_filters.FilterSet):
         choices=AlertStatus.choices, help_text="Repeat for several: ?status=open&status=acknowledged."
     )
     direction = django_filters.ChoiceFilter(choices=AlertDirection.choices)
-    metric_type = django_filters.CharFilter(method="filter_metric_type", help_text="Code, alias or label.")
+    metric_type = django_filters.CharFilter(method=filter_metric_type, help_text="Code, alias or label.")
 
     class Meta:
         model = HealthAlert
         fields = ("severity", "status", "direction", "metric_type")
-
-    def filter_metric_type(self, queryset, name, value):  # noqa: ANN001, ANN201
-        metric_type = get_catalog().resolve(value)
-        if metric_type is None:
-            raise ValidationError(
-                {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
-            )
-        return queryset.filter(metric_type_id=metric_type.id)
 
 
 class HealthAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
@@ -156,17 +149,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         )
         read_only_fields = ("id", "unit", "version", "is_active", "created_by", "created_at", "updated_at")
         validators: list = []  # one active override per type and kind: save_rule_override answers that 400
-        extra_kwargs = {
-            name: {"help_text": "In the type's canonical unit (see `unit`)."}
-            for name in (
-                "warn_low",
-                "warn_high",
-                "critical_low",
-                "critical_high",
-                "secondary_warn_high",
-                "secondary_critical_high",
-            )
-        }
+        extra_kwargs = {name: {"help_text": "In the type's canonical unit (see `unit`)."} for name in THRESHOLD_FIELDS}
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)

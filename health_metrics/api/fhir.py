@@ -29,8 +29,7 @@ from rest_framework.views import APIView, exception_handler
 
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
-from accounts.services import record_access
-from config.api import client_ip, current_request_id
+from config.api import log_patient_access
 
 from .. import fhir
 from ..models import MetricType, Reading
@@ -111,18 +110,7 @@ class FhirView(APIView):
         return self.request.build_absolute_uri("/fhir/r4")
 
     def log_patient_access(self, entries: list[tuple[Any, str]], *, action: str, resource: str) -> None:
-        """As OwnedViewSet does: one row per (patient id, object id) that is not the actor's own."""
-        actor = self.request.user
-        entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
-        if entries:
-            record_access(
-                actor=actor,
-                entries=entries,
-                resource=resource,
-                action=action,
-                ip=client_ip(self.request),
-                request_id=current_request_id(),
-            )
+        log_patient_access(self.request, entries, action=action, resource=resource)
 
 
 def _uuid_or_none(raw: str) -> uuid.UUID | None:

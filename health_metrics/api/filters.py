@@ -41,8 +41,18 @@ def _parse(parser, value: str):  # noqa: ANN001, ANN202
         return None
 
 
+def filter_metric_type(queryset, name: str, value: str):  # noqa: ANN001, ANN201
+    """A metric type by code, alias or label; 400 listing the valid codes."""
+    metric_type = get_catalog().resolve(value)
+    if metric_type is None:
+        raise ValidationError(
+            {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
+        )
+    return queryset.filter(metric_type_id=metric_type.id)
+
+
 class ReadingFilterSet(django_filters.FilterSet):
-    metric_type = django_filters.CharFilter(method="filter_metric_type", help_text="Code, alias or label.")
+    metric_type = django_filters.CharFilter(method=filter_metric_type, help_text="Code, alias or label.")
     source = django_filters.ChoiceFilter(choices=Source.choices)
     device = django_filters.UUIDFilter(field_name="device_id", help_text="Readings from one device.")
     start_date = django_filters.CharFilter(method="filter_start", help_text="Local day (inclusive) or datetime.")
@@ -51,14 +61,6 @@ class ReadingFilterSet(django_filters.FilterSet):
     class Meta:
         model = Reading
         fields = ("metric_type", "source", "device", "start_date", "end_date")
-
-    def filter_metric_type(self, queryset, name, value):  # noqa: ANN001, ANN201
-        metric_type = get_catalog().resolve(value)
-        if metric_type is None:
-            raise ValidationError(
-                {"metric_type": [f"Unknown metric type {value!r}. Valid types: {', '.join(get_catalog().codes)}."]}
-            )
-        return queryset.filter(metric_type_id=metric_type.id)
 
     def filter_start(self, queryset, name, value):  # noqa: ANN001, ANN201
         bound = _bound(value, name)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from health_metrics.alerts import check_anomalies, save_rule_override, sync_default_rules
+from health_metrics.alerts import check_anomalies, save_rule_override, sync_default_rules, threshold_episodes
 from health_metrics.models import AlertRule, DailySummary, HealthAlert, RuleKind
 from health_metrics.services import recompute_daily_summaries
 from health_metrics.tests.factories import ReadingFactory
@@ -311,3 +311,49 @@ def test_baselines_read_the_rollups(user):
     DailySummary.objects.filter(user=user).delete()
     check(user, RHR)
     assert alerts(user) == []
+
+
+# --- Every default threshold, at and around each of its limits -------------------------------------
+
+
+def _limit_cases():
+    from health_metrics.alerts import THRESHOLD_FIELDS, default_rule_specs
+
+    cases = []
+    for spec in default_rule_specs():
+        if spec["kind"] != RuleKind.THRESHOLD:
+            continue
+        for name in THRESHOLD_FIELDS:
+            limit = spec.get(name)
+            if limit is not None:
+                cases.append(pytest.param(spec, name, limit, id=f"{spec['metric_type_id']}-{name}-{limit:g}"))
+    return cases
+
+
+@pytest.mark.parametrize(("spec", "name", "limit"), _limit_cases())
+def test_every_default_limit_at_just_inside_and_just_outside(spec, name, limit):
+    """High limits are the first abnormal value, low limits the lowest normal one; critical beats warning."""
+    from health_metrics.alerts import Point, reading_level
+
+    rule = AlertRule(**{k: v for k, v in spec.items() if k != "metric_type_id"}, metric_type_id=spec["metric_type_id"])
+    secondary = name.startswith("secondary")
+    high = name.endswith("high")
+    level = 2 if "critical" in name else 1
+    direction = "high" if high else "low"
+    step = 0.01 * max(abs(limit), 1)
+
+    def level_at(value):
+        if secondary:  # the systolic stays in range; the diastolic carries the value
+            return reading_level(rule, Point(None, START, 100.0, value), direction)
+        return reading_level(rule, Point(None, START, value, None), direction)
+
+    inside, outside = (limit - step, limit + step) if high else (limit + step, limit - step)
+    assert level_at(limit) == (level if high else level_at(inside))
+    assert level_at(outside) == level
+    assert level_at(inside) < level
+    # And one reading past the limit is an alert at once unless the rule waits for more.
+    episodes = threshold_episodes(
+        rule, [Point(1, START, outside if not secondary else 100.0, None if not secondary else outside)]
+    )
+    at_once = rule.min_readings <= 1 or rule.persist_critical_only  # an unconfirmed crisis is a warning at once
+    assert len(episodes) == (1 if at_once else 0)

@@ -19,6 +19,6 @@ class IngestBatchFactory(factory.django.DjangoModelFactory):
 
     device = factory.SubFactory(DeviceFactory)
     batch_id = factory.Sequence(lambda n: f"batch-{n}")
-    payload = factory.LazyFunction(list)
+    payload = b"[]"
     payload_sha256 = "0" * 64
     reading_count = 0
