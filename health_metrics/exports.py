@@ -344,6 +344,9 @@ def export_document(
 # --- Jobs ----------------------------------------------------------------------------------------
 
 
+STALE_RUNNING = timedelta(minutes=12)  # past run_export_job_task's hard time limit (11 minutes): its worker died
+
+
 def start_export_job(
     *, requested_by: User, patient: User, format: str, start: date, end: date, metric_type: MetricType | None
 ) -> ExportJob:
@@ -365,12 +368,12 @@ def start_export_job(
 def run_export_job(*, job: ExportJob) -> ExportJob:
     """Write the job's file to the default storage and mark it done, or failed with the reason.
 
-    Idempotent: only a pending job, or a running one whose worker died (a redelivered task), is claimed;
-    a finished job is left as it is.
+    Idempotent: only a pending job, or a running one whose worker died (running past the task's hard time
+    limit), is claimed; a finished job, or one another worker is making, is left as it is.
     """
-    claimed = ExportJob.objects.filter(pk=job.pk, status__in=[ExportStatus.PENDING, ExportStatus.RUNNING]).update(
-        status=ExportStatus.RUNNING
-    )
+    now = timezone.now()
+    claimable = Q(status=ExportStatus.PENDING) | Q(status=ExportStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
+    claimed = ExportJob.objects.filter(claimable, pk=job.pk).update(status=ExportStatus.RUNNING, started_at=now)
     if not claimed:
         return job
     readings = export_readings(patient=job.user, start=job.start_date, end=job.end_date, metric_type=job.metric_type)
@@ -409,14 +412,14 @@ def requeue_stranded_export_jobs(*, now: datetime | None = None) -> int:
     """Hand jobs to a worker again that never reached one (the broker was down) or whose worker died.
 
     A job pending for two minutes was not picked up; one running longer than the task's hard time limit
-    (11 minutes) from its creation has no live worker. `run_export_job` claims either, so nothing is lost.
+    has no live worker. `run_export_job` claims either, so nothing is lost.
     """
     from .tasks import run_export_job_task
 
     now = now or timezone.now()
     stranded = ExportJob.objects.filter(
         Q(status=ExportStatus.PENDING, created_at__lt=now - timedelta(minutes=2))
-        | Q(status=ExportStatus.RUNNING, created_at__lt=now - timedelta(minutes=12))
+        | Q(status=ExportStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
     ).values_list("pk", flat=True)
     count = 0
     for pk in stranded[:1000]:

@@ -215,3 +215,37 @@ def bundle_for_export(*, patient: User, readings: Iterable[Reading]) -> dict[str
         "timestamp": _instant(datetime.now(tz=UTC)),
         "entry": entries,
     }
+
+
+def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any]:
+    """What this server answers (GET /fhir/r4/metadata): read and search of Observation, read of Patient."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": published.isoformat(),
+        "publisher": "OpenVitals",
+        "kind": "instance",
+        "software": {"name": "OpenVitals"},
+        "implementation": {"description": "OpenVitals FHIR R4 read API", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {"description": "OAuth-style bearer tokens: a JWT from /api/v1/auth/login/."},
+                "resource": [
+                    {
+                        "type": "Observation",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "patient", "type": "reference"},
+                            {"name": "code", "type": "token"},
+                            {"name": "date", "type": "date"},
+                            {"name": "_count", "type": "number"},
+                        ],
+                    },
+                    {"type": "Patient", "interaction": [{"code": "read"}]},
+                ],
+            }
+        ],
+    }

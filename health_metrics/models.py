@@ -491,6 +491,7 @@ class ExportJob(models.Model):
     row_count = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took the job.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = PatientDataQuerySet.as_manager()

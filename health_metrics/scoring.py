@@ -35,6 +35,7 @@ from django.db.models import Avg, Max, Q
 
 from accounts.models import Profile, User
 
+from .alerts import effective_rules
 from .catalog import get_catalog
 from .models import (
     AlertRule,
@@ -95,9 +96,9 @@ def normal_ranges(*, user: User) -> dict[int, Thresholds]:
     Only types that have a range at all are in the answer. One query.
     """
     ranges = {type_id: _thresholds_of(t) for type_id, t in get_catalog().by_id.items()}
-    rules = AlertRule.objects.filter(Q(user=user) | Q(user__isnull=True), kind=RuleKind.THRESHOLD, is_active=True)
-    for rule in sorted(rules, key=lambda r: r.user_id is not None):  # defaults first, the patient's own last
-        ranges[rule.metric_type_id] = _thresholds_of(rule)
+    for (type_id, kind), rule in effective_rules(user_id=user.pk).items():
+        if kind == RuleKind.THRESHOLD:
+            ranges[type_id] = _thresholds_of(rule)
     return {type_id: limits for type_id, limits in ranges.items() if limits.is_set}
 
 

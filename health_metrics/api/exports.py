@@ -98,6 +98,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "size_bytes",
             "error",
             "created_at",
+            "started_at",
             "finished_at",
             "download_url",
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -21,6 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +35,7 @@ from config.api import log_patient_access
 from .. import fhir
 from ..models import MetricType, Reading
 
+PUBLISHED = datetime(2026, 11, 23, tzinfo=UTC)  # when the capabilities below last changed
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 SEARCH_PARAMS = {"patient", "code", "date", "_count", "page", "_format"}
@@ -359,3 +361,15 @@ class PatientReadView(FhirView):
             raise exceptions.NotFound(f"Patient/{pk} is not known.")
         self.log_patient_access([(patient.pk, str(patient.pk))], action=AccessAction.READ, resource="user")
         return Response(fhir.patient_resource(patient))
+
+
+@extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The CapabilityStatement.")})
+class MetadataView(FhirView):
+    """What this FHIR server answers; public, as FHIR clients read it before they sign in."""
+
+    operation_id = "fhir_metadata"
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(fhir.capability_statement(base_url=self.base_url(), published=PUBLISHED))

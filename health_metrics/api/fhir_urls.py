@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from .fhir import ObservationReadView, ObservationSearchView, PatientReadView
+from .fhir import MetadataView, ObservationReadView, ObservationSearchView, PatientReadView
 
 app_name = "fhir"
 urlpatterns = [
+    path("metadata", MetadataView.as_view(), name="metadata"),
     path("Observation", ObservationSearchView.as_view(), name="observation-search"),
     path("Observation/<str:pk>", ObservationReadView.as_view(), name="observation-read"),
     path("Patient/<str:pk>", PatientReadView.as_view(), name="patient-read"),

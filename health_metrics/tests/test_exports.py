@@ -370,6 +370,26 @@ def test_a_job_the_broker_never_delivered_is_run_by_the_sweeper(as_user, user, m
     assert requeue_stranded_export_jobs() == 0
 
 
+def test_a_job_whose_worker_died_is_run_again_but_one_being_made_is_left_alone(as_user, user, march_readings, media):
+    job = ExportJob.objects.create(
+        requested_by=user,
+        user=user,
+        format="csv",
+        start_date=date(2025, 3, 1),
+        end_date=date(2025, 3, 31),
+        status="running",
+        started_at=timezone.now() - timedelta(minutes=1),
+    )
+    run_export_job_task(str(job.pk))  # a second delivery while a worker is on it
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert requeue_stranded_export_jobs() == 0
+    ExportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(minutes=13))
+    assert requeue_stranded_export_jobs() == 1
+    job.refresh_from_db()
+    assert (job.status, job.row_count) == ("done", 3)
+
+
 def test_another_patients_job_and_its_download_are_not_found(as_user, other_user, media):
     job = ExportJob.objects.create(
         requested_by=other_user, user=other_user, format="csv", start_date=date(2025, 3, 1), end_date=date(2025, 3, 31)

@@ -504,3 +504,16 @@ def test_the_fhir_views_are_in_the_openapi_schema():
     search = paths["/fhir/r4/Observation"]["get"]
     assert {p["name"] for p in search["parameters"]} == {"patient", "code", "date", "_count", "page"}
     assert "application/fhir+json" in search["responses"]["200"]["content"]
+
+
+def test_the_capability_statement_is_public_and_valid(api_client):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    response = api_client.get("/fhir/r4/metadata")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/fhir+json")
+    statement = CapabilityStatement.model_validate(response.json())
+    assert statement.fhirVersion == "4.0.1"
+    resources = {r.type: {i.code for i in r.interaction} for r in statement.rest[0].resource}
+    assert resources == {"Observation": {"read", "search-type"}, "Patient": {"read"}}
+    assert {p.name for p in statement.rest[0].resource[0].searchParam} == {"patient", "code", "date", "_count"}
