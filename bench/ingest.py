@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import pstats
-import signal
 import statistics
 import sys
 import time
@@ -60,7 +59,7 @@ import django  # noqa: E402
 django.setup()
 
 import psycopg  # noqa: E402
-from _harness import drop_throwaway_database, err, positive, tidy  # noqa: E402
+from _harness import err, positive, run_in_throwaway_database  # noqa: E402
 from django.conf import global_settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -77,7 +76,7 @@ import iot_devices.services as iot_services  # noqa: E402
 import iot_devices.tasks as iot_tasks  # noqa: E402
 from accounts.models import User  # noqa: E402
 from health_metrics.models import Reading, Source  # noqa: E402
-from health_metrics.services import COPY_COLUMNS, parse_readings  # noqa: E402
+from health_metrics.services import COPY_COLUMNS, copy_row, parse_readings  # noqa: E402
 from iot_devices.api.serializers import IngestBatchSerializer  # noqa: E402
 from iot_devices.authentication import DeviceKeyAuthentication, IsDevice  # noqa: E402
 from iot_devices.keys import SaltedSha256KeyGenerator  # noqa: E402
@@ -157,32 +156,7 @@ def copy_rows(user: User, device_id: uuid.UUID, items: list[dict]) -> list[tuple
     valid, _ = parse_readings(user=user, items=items, default_source=Source.DEVICE, now=now)
     if len(valid) != len(items):
         raise RuntimeError("the benchmark's own readings did not all validate")
-    return [
-        (
-            uuid.uuid4(),
-            user.pk,
-            v.metric_type.id,
-            v.value,
-            v.secondary_value,
-            v.original_value,
-            v.original_secondary_value,
-            v.original_unit,
-            v.recorded_at,
-            v.utc_offset_minutes,
-            v.ended_at,
-            v.local_date,
-            v.source,
-            device_id,
-            v.client_id,
-            v.external_id,
-            None,
-            v.is_abnormal,
-            v.notes,
-            now,
-            now,
-        )
-        for _, v in valid
-    ]
+    return [copy_row(v, user_id=user.pk, device_id=device_id, now=now) for _, v in valid]
 
 
 def make_owner(email: str) -> User:
@@ -832,25 +806,9 @@ def main() -> int:
     logging.getLogger("django_structlog").setLevel(logging.WARNING)
     logging.getLogger("celery").setLevel(logging.WARNING)
 
-    test_name = f"bench_ingest_{os.getpid()}"
-    connection.settings_dict.setdefault("TEST", {})
-    connection.settings_dict["TEST"]["NAME"] = test_name
-    old_name = connection.settings_dict["NAME"]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    report: dict = {}
-    started = time.perf_counter()
-    err(f"Creating the throwaway database {test_name} (migrations included)...")
-    try:
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-        run(args, report)
-    finally:
-        drop_throwaway_database(test_name, old_name)
-    report["total_s"] = time.perf_counter() - started
-    print(f"\nTotal {report['total_s']:.0f} s")
-    keys = ["big_batch_ratio", "small_batches_ratio", "auth_ms"]
-    ordered = {k: report[k] for k in keys} | {k: v for k, v in report.items() if k not in keys}
-    print(json.dumps({k: tidy(v) for k, v in ordered.items()}))
-    return 0
+    return run_in_throwaway_database(
+        "bench_ingest", lambda report: run(args, report), ["big_batch_ratio", "small_batches_ratio", "auth_ms"]
+    )
 
 
 if __name__ == "__main__":

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import logging
 import math
 import os
 import pstats
 import random
 import re
-import signal
 import statistics
 import sys
 import time
@@ -52,7 +50,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from _harness import drop_throwaway_database, err, positive, tidy  # noqa: E402
+from _harness import err, positive, run_in_throwaway_database  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
@@ -965,26 +963,11 @@ def main() -> int:
     # One request log line per request would bury the report; both sides lose it alike.
     logging.getLogger("django_structlog").setLevel(logging.WARNING)
 
-    # A name of our own, so a concurrent `make test` (test_openvitals, _gwN) is never clobbered.
-    test_name = f"bench_openvitals_{os.getpid()}"
-    connection.settings_dict.setdefault("TEST", {})
-    connection.settings_dict["TEST"]["NAME"] = test_name
-    old_name = connection.settings_dict["NAME"]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` drops the database
-    report: dict = {}
-    started = time.perf_counter()
-    err(f"Creating the throwaway database {test_name} (migrations included)...")
-    try:
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-        run(args, report)
-    finally:
-        drop_throwaway_database(test_name, old_name)
-    report["total_s"] = time.perf_counter() - started
-    print(f"\nTotal {report['total_s']:.0f} s")
-    keys = ["list_ratio", "summary_ratio", "queries_page_10", "queries_page_100"]
-    ordered = {k: report[k] for k in keys} | {k: v for k, v in report.items() if k not in keys}
-    print(json.dumps({k: tidy(v) for k, v in ordered.items()}))
-    return 0
+    return run_in_throwaway_database(
+        "bench_openvitals",
+        lambda report: run(args, report),
+        ["list_ratio", "summary_ratio", "queries_page_10", "queries_page_100"],
+    )
 
 
 if __name__ == "__main__":

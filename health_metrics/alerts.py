@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .catalog import catalog_rows
+from .catalog import catalog_rows, get_catalog
 from .events import emit_alert_event
 from .models import (
     AlertDirection,
@@ -463,7 +463,7 @@ def _store(
             user_id=user_id, metric_type_id=rule.metric_type_id, direction__in=directions
         ).filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=window_start))
     )
-    metric_type = rule.metric_type
+    metric_type = get_catalog().by_id[rule.metric_type_id]  # in memory: no query per rule
     for episode in episodes:
         if not episode.reading_ids:
             episode.reading_ids = [p.id for p in episode.points if p.id is not None]

@@ -249,6 +249,33 @@ COPY_COLUMNS = tuple(name for name, _ in COPY_COLUMN_TYPES)
 _COPY_TYPES = [pg_type for _, pg_type in COPY_COLUMN_TYPES]
 
 
+def copy_row(v: ValidReading, *, user_id: Any, device_id: Any, now: datetime) -> tuple:
+    """A validated reading as the COPY writes it, in COPY_COLUMNS order (plain readings: no daily total key)."""
+    return (
+        uuid.uuid4(),
+        user_id,
+        v.metric_type.id,
+        v.value,
+        v.secondary_value,
+        v.original_value,
+        v.original_secondary_value,
+        v.original_unit,
+        v.recorded_at,
+        v.utc_offset_minutes,
+        v.ended_at,
+        v.local_date,
+        v.source,
+        device_id,
+        v.client_id,
+        v.external_id,
+        None,
+        v.is_abnormal,
+        v.notes,
+        now,
+        now,
+    )
+
+
 def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading], device: Any = None) -> int:
     """Bulk-insert readings that have no replace semantics, skipping any that already exist.
 
@@ -275,32 +302,8 @@ def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading]
         return Reading.objects.filter(user=user).count() - before
     now = timezone.now()
     columns = ", ".join(COPY_COLUMNS)
-    rows = [
-        (
-            uuid.uuid4(),
-            user.pk,
-            v.metric_type.id,
-            v.value,
-            v.secondary_value,
-            v.original_value,
-            v.original_secondary_value,
-            v.original_unit,
-            v.recorded_at,
-            v.utc_offset_minutes,
-            v.ended_at,
-            v.local_date,
-            v.source,
-            device.pk if device is not None else None,
-            v.client_id,
-            v.external_id,
-            None,
-            v.is_abnormal,
-            v.notes,
-            now,
-            now,
-        )
-        for v in valid
-    ]
+    device_id = device.pk if device is not None else None
+    rows = [copy_row(v, user_id=user.pk, device_id=device_id, now=now) for v in valid]
     with connection.cursor() as cursor:
         # First delivery, nothing stored yet (the usual case): COPY straight into the table.
         savepoint = transaction.savepoint()

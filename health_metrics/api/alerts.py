@@ -126,12 +126,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "metric_type",
             "kind",
             "unit",
-            "warn_low",
-            "warn_high",
-            "critical_low",
-            "critical_high",
-            "secondary_warn_high",
-            "secondary_critical_high",
+            *THRESHOLD_FIELDS,
             "min_readings",
             "sustain_minutes",
             "confirm_minutes",
@@ -195,12 +190,11 @@ class AlertRuleViewSet(
 
     def perform_create(self, serializer: AlertRuleSerializer) -> None:
         data = serializer.validated_data
-        patient = data.pop("user", None) or self.request.user
-        if (
-            patient != self.request.user
-            and not visible_patients(self.request.user, Scope.METRICS).filter(pk=patient.pk).exists()
-        ):
-            raise ValidationError({"patient": ["No such patient."]})
+        patient = data.pop("user", None)  # the field's queryset already holds only patients the user may see
+        if patient is None:
+            if self.request.user.is_clinician:
+                raise ValidationError({"patient": ["Which patient is the override for?"]})
+            patient = self.request.user
         rule = AlertRule(user=patient, created_by=self.request.user, **data)
         serializer.instance = save_rule_override(rule=rule)
         self.log_access([rule], action=AccessAction.CREATE, per_object=True)

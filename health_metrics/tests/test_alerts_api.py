@@ -171,6 +171,9 @@ def test_a_patient_sets_an_override_and_a_second_for_the_same_type_is_400(as_use
 def test_a_consented_clinician_sets_an_athletes_lower_heart_rate_floor(as_clinician, clinician, user):
     body = {"patient": str(user.pk), "metric_type": "heart_rate", "warn_low": 38, "critical_low": 32, "warn_high": 120}
     assert as_clinician.post(RULES, body, format="json").status_code == 400  # no consent: no such patient
+    without_patient = as_clinician.post(RULES, {k: v for k, v in body.items() if k != "patient"}, format="json")
+    assert without_patient.status_code == 400
+    assert without_patient.json()["errors"][0]["attr"] == "patient"
     CareTeamGrantFactory(patient=user, clinician=clinician)
     response = as_clinician.post(RULES, body, format="json")
     assert response.status_code == 201, response.json()
