@@ -16,7 +16,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 help:
 	@echo "make run      set up, migrate, seed the demo and serve on http://$(HOST):$(PORT)/ (SQLite, no services)"
 	@echo "make test     the full suite against PostgreSQL and Redis"
-	@echo "make check    ruff, migrations check, OpenAPI schema validation"
+	@echo "make check    ruff, import layers (import-linter), migrations check, OpenAPI schema validation"
 	@echo "make bench    benchmarks on PostgreSQL, printing ratios measured side by side"
 	@echo "make worker   a Celery worker on every queue (needs REDIS_URL)"
 	@echo "make beat     Celery beat with the database scheduler (needs REDIS_URL)"
@@ -52,6 +52,7 @@ test: install
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 

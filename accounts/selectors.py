@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.db.models import Q, QuerySet
 
-from .models import CareTeamGrant, Role, User
+from .models import CareTeamGrant, Profile, Role, User
 
 
 def visible_patients(user: User, scope: str | None = None) -> QuerySet[User]:
@@ -42,3 +44,9 @@ def consented_patients(user: User) -> QuerySet[User]:
         .select_related("profile")
         .order_by("last_name", "first_name", "email")
     )
+
+
+def user_timezone(user: User) -> zoneinfo.ZoneInfo:
+    """The zone of the user's profile: what "today" and a local day mean for their data."""
+    name = Profile.objects.filter(user=user).values_list("timezone", flat=True).first() or "UTC"
+    return zoneinfo.ZoneInfo(name)

@@ -63,11 +63,12 @@ from rest_framework.views import APIView  # noqa: E402
 
 from accounts.authentication import JWTAuthentication  # noqa: E402
 from accounts.models import User  # noqa: E402
+from accounts.selectors import user_timezone  # noqa: E402
 from accounts.tokens import issue_tokens  # noqa: E402
 from health_metrics.api.serializers import SummaryQuerySerializer  # noqa: E402
 from health_metrics.api.views import ReadingViewSet  # noqa: E402
 from health_metrics.models import MetricType, Reading  # noqa: E402
-from health_metrics.services import recompute_daily_summaries, user_timezone  # noqa: E402
+from health_metrics.services import recompute_daily_summaries  # noqa: E402
 
 HEART_RATE_ID = 2
 YEAR = 2025

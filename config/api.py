@@ -1,30 +1,24 @@
-"""Shared API plumbing: pagination, the error shape, the scoped base viewset, JSON 404/500.
+"""Shared API plumbing: the error shape, JSON 404/500, the client's address and request id.
 
-No models live here; the access rule itself is `accounts.selectors.visible_patients`.
+Plumbing imports no app (an import-linter contract says so); the scoped base viewset and the
+access-log helper belong to the access rule and live in `accounts.api.base`.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import structlog
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_standardized_errors.formatter import ExceptionFormatter as BaseExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from drf_standardized_errors.types import ErrorResponse
-from rest_framework import exceptions, relations, viewsets
+from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
-
-from accounts.models import AccessAction, User
-from accounts.selectors import visible_patients
-from accounts.services import record_access
 
 from .errors import ConflictError
 
@@ -125,94 +119,3 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
         error_body(status_type="client_error", code="permission_denied", detail="Permission denied."),
         status=403,
     )
-
-
-def log_patient_access(request: HttpRequest, entries: Iterable[tuple[Any, str]], *, action: str, resource: str) -> None:
-    """Append access-log rows for (patient id, object id) entries that are not the actor's own.
-
-    Every read or write of someone else's data goes through here: the API's viewsets, the FHIR views, the admin.
-    """
-    actor = request.user
-    entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
-    if entries:
-        record_access(
-            actor=actor,
-            entries=entries,
-            resource=resource,
-            action=action,
-            ip=client_ip(request),
-            request_id=current_request_id(),
-        )
-
-
-class OwnedViewSet(viewsets.GenericViewSet):
-    """The one place API querysets are scoped.
-
-    Subclasses name a `model` whose manager has `for_user(user)` built on the access rule;
-    there is no class-level queryset, so an unscoped query is never one typo away. Objects
-    outside the scope are 404. Every read or write of a patient's data by someone other
-    than that patient gets an access-log row. `?patient=<id>` narrows a list to one patient
-    the user may see (404 otherwise).
-    """
-
-    model: type[models.Model]
-    # The field naming the patient whose data an object is; None when the object is the patient.
-    patient_field: str | None = "patient"
-    access_scope: str | None = None
-    lookup_value_regex = UUID_REGEX
-
-    def get_queryset(self) -> models.QuerySet:
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
-            return self.model.objects.none()
-        queryset = self.model.objects.for_user(self.request.user)
-        patient = self.requested_patient()
-        if patient is not None:
-            queryset = queryset.filter(**{self.patient_field or "pk": patient.pk})
-        return queryset
-
-    def requested_patient(self) -> User | None:
-        raw = self.request.query_params.get("patient")
-        if not raw:
-            return None
-        try:
-            patient_id = uuid.UUID(raw)
-        except ValueError:
-            raise exceptions.ValidationError({"patient": ["Must be a patient id (UUID)."]}) from None
-        patient = visible_patients(self.request.user, self.access_scope).filter(pk=patient_id).first()
-        if patient is None:
-            raise exceptions.NotFound("No such patient.")
-        return patient
-
-    def get_object(self) -> models.Model:
-        obj = super().get_object()
-        action = {
-            "retrieve": AccessAction.READ,
-            "update": AccessAction.UPDATE,
-            "partial_update": AccessAction.UPDATE,
-            "destroy": AccessAction.DELETE,
-        }.get(self.action, AccessAction.READ)
-        self.log_access([obj], action=action, per_object=True)
-        return obj
-
-    def paginate_queryset(self, queryset: Any) -> list | None:
-        page = super().paginate_queryset(queryset)
-        self.log_access(page if page is not None else queryset, action=AccessAction.LIST, per_object=False)
-        return page
-
-    def log_access(self, objects: Iterable[models.Model], *, action: str, per_object: bool) -> None:
-        """Record reads and writes of other people's data (one row per object, or per patient for lists)."""
-        entries: dict[tuple[Any, str], None] = {}
-        for obj in objects:
-            patient_id = obj.pk if self.patient_field is None else getattr(obj, f"{self.patient_field}_id")
-            entries[(patient_id, str(obj.pk) if per_object else "")] = None
-        self.log_patient_access(list(entries), action=action, resource=self.model._meta.model_name)
-
-    def log_patient_access(self, entries: list[tuple[Any, str]], *, action: str, resource: str) -> None:
-        log_patient_access(self.request, entries, action=action, resource=resource)
-
-
-class OwnedRelatedField(relations.PrimaryKeyRelatedField):
-    """A writable relation limited to what the requesting user may see, so nobody attaches another's object."""
-
-    def get_queryset(self) -> models.QuerySet:
-        return super().get_queryset().for_user(self.context["request"].user)

@@ -3,12 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
+from accounts.api.views import CareTeamGrantViewSet
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
-from health_metrics.api.exports import ExportJobViewSet, ExportViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
+from records.api.exports import ExportJobViewSet, ExportViewSet
+from records.api.views import PatientViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -8,7 +8,7 @@ urlpatterns = [
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),
     path("api/v1/", include("config.api_router")),
-    path("fhir/r4/", include("health_metrics.api.fhir_urls")),
+    path("fhir/r4/", include("records.api.fhir_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import admin
-from django.http import Http404, HttpRequest
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.http import HttpRequest
 
-from accounts.admin import ClinicianScopedAdmin
-from accounts.models import AccessAction, Scope
-from accounts.selectors import visible_patients
-from config.api import log_patient_access
+from accounts.admin import PatientDataAdmin
+from accounts.models import Scope
 
-from .alerts import TRIAGE_ORDER, acknowledge_alert
-from .charts import score_chart, vitals_charts
-from .models import AlertRule, AlertStatus, DailyHealthScore, DailySummary, HealthAlert, MetricType, Reading, Target
-from .services import user_timezone
+from .models import AlertRule, DailyHealthScore, DailySummary, MetricType, Reading, Target
+
+
+class HealthDataAdmin(PatientDataAdmin):
+    """A patient's health data (`user`), under the metrics scope."""
+
+    access_scope = Scope.METRICS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,7 +36,7 @@ class MetricTypeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reading)
-class ReadingAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+class ReadingAdmin(HealthDataAdmin, ReadOnlyAdmin):
     list_display = ("recorded_at", "user", "metric_type", "display_value", "unit", "source", "is_abnormal")
     list_filter = ("metric_type", "source", "is_abnormal", "recorded_at")
     search_fields = ("user__email",)
@@ -56,7 +51,7 @@ class ReadingAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(DailySummary)
-class DailySummaryAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
+class DailySummaryAdmin(HealthDataAdmin, ReadOnlyAdmin):
     list_display = ("local_date", "user", "metric_type", "count", "min", "max", "mean", "median", "sum")
     list_filter = ("metric_type", "local_date")
     search_fields = ("user__email",)
@@ -66,7 +61,7 @@ class DailySummaryAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(ClinicianScopedAdmin):
+class TargetAdmin(HealthDataAdmin):
     list_display = (
         "user",
         "metric_type",
@@ -90,8 +85,8 @@ class TargetAdmin(ClinicianScopedAdmin):
 
 
 @admin.register(DailyHealthScore)
-class DailyHealthScoreAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
-    """Scores per day; also serves the per-patient vitals page (linked from the user's change page)."""
+class DailyHealthScoreAdmin(HealthDataAdmin, ReadOnlyAdmin):
+    """Scores per day, with the parts they are made of."""
 
     list_display = ("local_date", "user", "score", "computed_at")
     list_filter = ("local_date",)
@@ -100,110 +95,9 @@ class DailyHealthScoreAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
     date_hierarchy = "local_date"
     show_full_result_count = False
 
-    def get_urls(self) -> list[URLPattern]:
-        vitals = path(
-            "patient/<uuid:user_id>/vitals/",
-            self.admin_site.admin_view(self.patient_vitals_view),
-            name="health_metrics_patient_vitals",
-        )
-        return [vitals, *super().get_urls()]
-
-    def patient_vitals_view(self, request: HttpRequest, user_id: str) -> TemplateResponse:
-        """Charts of the main vitals over 30 or 90 days (`?days=`) from the rollups, and the recent scores.
-
-        Staff see every patient, a clinician only those who granted them the metrics scope: anyone else is 404.
-        A look at someone else's vitals is written to the access log.
-        """
-        patient = visible_patients(request.user, Scope.METRICS).select_related("profile").filter(pk=user_id).first()
-        if patient is None:
-            raise Http404("No such patient.")
-        days = 90 if request.GET.get("days") == "90" else 30
-        today = timezone.localdate(timezone=user_timezone(patient))
-        scores = list(
-            DailyHealthScore.objects.filter(user=patient, local_date__gt=today - timedelta(days=days)).order_by(
-                "-local_date"
-            )
-        )
-        log_patient_access(request, [(patient.pk, "")], action=AccessAction.READ, resource="patient-vitals")
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Vitals of {patient.get_full_name() or patient.email}",
-            "patient": patient,
-            "days": days,
-            "day_choices": (30, 90),
-            "today": today,
-            "score_chart": score_chart(scores=scores, days=days, today=today),
-            "charts": vitals_charts(patient=patient, days=days, today=today),
-            "scores": scores,
-        }
-        return TemplateResponse(request, "admin/health_metrics/patient_vitals.html", context)
-
-
-# --- Alert triage -------------------------------------------------------------------------------
-
-
-class TriageStatusFilter(admin.SimpleListFilter):
-    """Open alerts by default: the triage list, not the archive ("All" is one click away)."""
-
-    title = "status"
-    parameter_name = "status"
-    default = AlertStatus.OPEN
-
-    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:  # noqa: ANN001
-        return [*AlertStatus.choices, ("all", "All")]
-
-    def choices(self, changelist):  # noqa: ANN001, ANN201
-        chosen = self.value() or self.default
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": chosen == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request: HttpRequest, queryset):  # noqa: ANN001, ANN201
-        chosen = self.value() or self.default
-        return queryset if chosen == "all" else queryset.filter(status=chosen)
-
-
-@admin.register(HealthAlert)
-class HealthAlertAdmin(ClinicianScopedAdmin, ReadOnlyAdmin):
-    """Triage: open alerts of the clinician's consented patients, open and critical first, newest first."""
-
-    list_display = ("severity_badge", "status", "user", "metric_type", "message", "started_at", "acknowledged_by")
-    list_filter = (TriageStatusFilter, "severity", "direction", "metric_type")
-    search_fields = ("user__email", "message")
-    list_select_related = ("user", "metric_type", "acknowledged_by")
-    date_hierarchy = "started_at"
-    actions = ["acknowledge"]
-    readonly_fields = ("readings_list",)
-    exclude = ("readings",)
-
-    def get_ordering(self, request: HttpRequest) -> tuple:
-        return TRIAGE_ORDER
-
-    @admin.display(description="severity", ordering="severity")
-    def severity_badge(self, alert: HealthAlert) -> str:
-        colour = "#ba2121" if alert.severity == "critical" else "#b7791f"
-        return format_html('<strong style="color:{}">{}</strong>', colour, alert.get_severity_display())
-
-    @admin.display(description="readings")
-    def readings_list(self, alert: HealthAlert) -> str:
-        rows = alert.readings.order_by("recorded_at")
-        return format_html_join(", ", "{} at {:%Y-%m-%d %H:%M} UTC", ((r.display_value, r.recorded_at) for r in rows))
-
-    @admin.action(description="Acknowledge the selected alerts")
-    def acknowledge(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
-        alerts = list(queryset.filter(acknowledged_at__isnull=True))
-        for alert in alerts:
-            acknowledge_alert(alert=alert, by=request.user)
-        entries = [(alert.user_id, str(alert.pk)) for alert in alerts]
-        log_patient_access(request, entries, action=AccessAction.UPDATE, resource="healthalert")
-        self.message_user(request, f"Acknowledged {len(alerts)} alert(s).")
-
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(ClinicianScopedAdmin):
+class AlertRuleAdmin(HealthDataAdmin):
     """Defaults (no patient) and per-patient overrides; clinicians see their consented patients' overrides."""
 
     list_display = ("metric_type", "kind", "user", "warn_low", "warn_high", "critical_low", "critical_high", "version")

@@ -1,4 +1,4 @@
-"""The metric catalog, readings, rollups, targets, alert rules and alerts, health scores and exports."""
+"""The metric catalog, readings, rollups, targets, alert rules and alerts, and health scores."""
 
 from __future__ import annotations
 
@@ -300,7 +300,7 @@ class Target(TimeStampedModel):
         return f"{self.metric_type_id} target of {self.user_id}"
 
 
-# --- Alerts, scores and exports ------------------------------------------------------------------
+# --- Alerts and scores ------------------------------------------------------------------------
 
 
 class RuleKind(models.TextChoices):
@@ -460,44 +460,3 @@ class DailyHealthScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score} on {self.local_date} for {self.user_id}"
-
-
-class ExportFormat(models.TextChoices):
-    CSV = "csv", "CSV"
-    PDF = "pdf", "PDF report"
-    FHIR = "fhir", "FHIR R4 Bundle (JSON)"
-
-
-class ExportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
-class ExportJob(models.Model):
-    """A large export made by a worker; its file lands in the default storage (S3 when configured)."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    format = models.CharField(max_length=8, choices=ExportFormat.choices)
-    start_date = models.DateField()
-    end_date = models.DateField()
-    metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
-    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
-    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    row_count = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took the job.")
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    objects = PatientDataQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.format} export of {self.user_id} ({self.status})"

@@ -18,7 +18,9 @@ Each part scores 0-100 from that day's readings (the patient's local calendar, `
 The day's score is the sum of each part's score × weight / 100, rounded (halves up). A part without
 data that day has no score, and its weight is shared out over the parts that have data in proportion
 to their weights; a day without data in any part has no score at all.
-Medication adherence will be a part once medications are tracked; until then it is not shown.
+Other apps add parts from their own side through `register_score_part` (medications will add
+adherence): health_metrics knows no app above it. A registered part is computed after the built-in
+ones and weighed like them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import math
 import statistics
 import zoneinfo
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -49,13 +52,6 @@ from .models import (
     within_warning_limits,
 )
 
-WEIGHTS = {"vitals": 35, "activity": 25, "sleep": 25, "resting_heart_rate": 15}
-LABELS = {
-    "vitals": "Vitals in range",
-    "activity": "Activity",
-    "sleep": "Sleep",
-    "resting_heart_rate": "Resting heart rate",
-}
 DEFAULT_STEPS_GOAL = 8000
 SLEEP_FULL_HOURS = (7.0, 9.0)
 SLEEP_ZERO_HOURS = (4.0, 12.0)
@@ -110,6 +106,39 @@ class Part:
     name: str
     score: int | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartSpec:
+    """A part of the score: its name, label and base weight, and how to compute it for one patient and day.
+
+    `compute` is None for the built-in parts, which `day_parts` computes together from shared queries.
+    """
+
+    name: str
+    label: str
+    weight: int
+    compute: Callable[..., Part] | None = None
+
+
+# The score's parts, in the order they are shown. Apps above health_metrics add theirs with register_score_part.
+PARTS: dict[str, PartSpec] = {
+    spec.name: spec
+    for spec in (
+        PartSpec("vitals", "Vitals in range", 35),
+        PartSpec("activity", "Activity", 25),
+        PartSpec("sleep", "Sleep", 25),
+        PartSpec("resting_heart_rate", "Resting heart rate", 15),
+    )
+}
+
+
+def register_score_part(*, name: str, label: str, weight: int, compute: Callable[..., Part]) -> None:
+    """Add a part to the score (call from an AppConfig.ready()): `compute(user=, local_date=)` answers its Part.
+
+    Registering a name again replaces it, so a reloaded app does not count twice.
+    """
+    PARTS[name] = PartSpec(name, label, weight, compute)
 
 
 def _round(value: float) -> int:
@@ -201,19 +230,19 @@ def resting_heart_rate_part(today: float | None, baseline_days: list[float]) -> 
 
 def combine(parts: list[Part]) -> tuple[int | None, list[dict[str, Any]]]:
     """The total and the parts as shown: the weights of parts without data go to the others, pro rata."""
-    available = sum(WEIGHTS[p.name] for p in parts if p.score is not None)
+    available = sum(PARTS[p.name].weight for p in parts if p.score is not None)
     if not available:
         return None, []
     shown, total = [], 0.0
     for part in parts:
-        weight = WEIGHTS[part.name] / available * 100 if part.score is not None else 0.0
+        weight = PARTS[part.name].weight / available * 100 if part.score is not None else 0.0
         contribution = part.score * weight / 100 if part.score is not None else None
         total += contribution or 0.0
         shown.append(
             {
                 "name": part.name,
-                "label": LABELS[part.name],
-                "base_weight": WEIGHTS[part.name],
+                "label": PARTS[part.name].label,
+                "base_weight": PARTS[part.name].weight,
                 "weight": round(weight, 1),
                 "score": part.score,
                 "contribution": round(contribution, 1) if contribution is not None else None,
@@ -244,7 +273,8 @@ def _steps_goal(user: User, steps: MetricType, day: date) -> float | None:
 
 
 def day_parts(*, user: User, local_date: date) -> list[Part]:
-    """Every part of one local day, in four queries whatever the number of readings."""
+    """Every part of one local day: the built-in ones in four queries whatever the number of readings,
+    then each registered part's own."""
     catalog = get_catalog()
     steps, sleep, resting = (catalog.resolve(code) for code in ("steps", "sleep_duration", "resting_heart_rate"))
     window_start = local_date - timedelta(days=SLEEP_WINDOW_NIGHTS - 1)
@@ -281,6 +311,7 @@ def day_parts(*, user: User, local_date: date) -> list[Part]:
             [_wake_minutes(night) for night in nights.values()],
         ),
         resting_heart_rate_part(statistics.fmean(of_type[resting.id]) if of_type[resting.id] else None, list(baseline)),
+        *(spec.compute(user=user, local_date=local_date) for spec in PARTS.values() if spec.compute is not None),
     ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Profile, User
+from accounts.models import User
+from accounts.selectors import user_timezone
 from config.errors import field_error
 
 from .catalog import get_catalog
@@ -65,11 +65,6 @@ class RecordOutcome:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
-
-
-def user_timezone(user: User) -> zoneinfo.ZoneInfo:
-    name = Profile.objects.filter(user=user).values_list("timezone", flat=True).first() or "UTC"
-    return zoneinfo.ZoneInfo(name)
 
 
 _REPLACED_FIELDS = [

@@ -8,8 +8,6 @@ from django.utils import timezone
 from accounts.models import User
 
 from .alerts import check_anomalies, sweep_anomalies
-from .exports import requeue_stranded_export_jobs, run_export_job
-from .models import ExportJob
 from .scoring import compute_health_score, due_health_scores
 from .services import clear_pending_rollups, recompute_daily_summaries, reconcile_daily_summaries
 
@@ -41,21 +39,6 @@ def sweep_anomalies_task(hours: int = 2) -> dict[str, int]:
 def reconcile_daily_summaries_task(days: int = 2) -> int:
     """Nightly: recompute every rollup of the last `days` local days (late arrivals, lost tasks)."""
     return reconcile_daily_summaries(since=timezone.now().date() - timedelta(days=days))
-
-
-# A year of readings for one patient is well within this; the default limits (60/90 s) are for short tasks.
-@shared_task(soft_time_limit=10 * 60, time_limit=11 * 60)
-def run_export_job_task(job_id: str) -> None:
-    """Make an export job's file (default queue). Idempotent: a finished job is left as it is."""
-    job = ExportJob.objects.filter(pk=job_id).select_related("user", "metric_type").first()
-    if job is not None:  # deleted since enqueue: nothing to do
-        run_export_job(job=job)
-
-
-@shared_task
-def requeue_stranded_export_jobs_task() -> int:
-    """Every few minutes: export jobs the broker never delivered, or whose worker died, go to a worker again."""
-    return requeue_stranded_export_jobs()
 
 
 @shared_task

@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.admin import ClinicianScopedAdmin
+from accounts.admin import PatientDataAdmin
+from accounts.models import Scope
 
 from .models import Device, IngestBatch
 
 
 @admin.register(Device)
-class DeviceAdmin(ClinicianScopedAdmin):
-    patient_lookup = "owner"
+class DeviceAdmin(PatientDataAdmin):
+    patient_field = "owner"
+    access_scope = Scope.METRICS
     list_display = ("name", "owner", "device_type", "status", "is_active", "last_seen_at", "battery_level")
     list_filter = ("device_type", "status", "is_active")
     search_fields = ("owner__email", "name", "serial_number")
@@ -18,10 +20,11 @@ class DeviceAdmin(ClinicianScopedAdmin):
 
 
 @admin.register(IngestBatch)
-class IngestBatchAdmin(ClinicianScopedAdmin):
+class IngestBatchAdmin(PatientDataAdmin):
     """Read-only: a batch's history is what the device sent and what became of it."""
 
-    patient_lookup = "device__owner"
+    patient_field = "device__owner"
+    access_scope = Scope.METRICS
     list_display = (
         "received_at",
         "device",

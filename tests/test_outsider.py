@@ -13,8 +13,8 @@ from django.apps import apps
 from django.forms.models import model_to_dict
 from rest_framework.test import APIClient
 
+from accounts.api.base import OwnedViewSet
 from accounts.tests.factories import ClinicianFactory, UserFactory
-from config.api import OwnedViewSet
 from config.api_router import router
 from conftest import bearer
 

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
-
 from django.contrib.auth import authenticate, user_logged_in
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status
@@ -17,14 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from config.api import OwnedViewSet
-from health_metrics.alerts import triage_order
-from health_metrics.models import AlertStatus, HealthAlert
-from health_metrics.selectors import latest_readings, vital_sign_type_ids
-
-from ..models import CareTeamGrant, Scope, User
+from ..models import CareTeamGrant, User
 from ..permissions import IsPatient
-from ..selectors import consented_patients, visible_patients
 from ..services import (
     change_password,
     end_all_sessions,
@@ -39,6 +28,7 @@ from ..services import (
 )
 from ..throttles import AuthAccountThrottle, AuthIPThrottle
 from ..tokens import issue_tokens
+from .base import OwnedViewSet
 from .serializers import (
     AuthResultSerializer,
     CareTeamGrantCreateSerializer,
@@ -50,7 +40,6 @@ from .serializers import (
     LogoutSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
-    PatientSerializer,
     RefreshResultSerializer,
     RefreshSerializer,
     RegisterSerializer,
@@ -277,57 +266,3 @@ class CareTeamGrantViewSet(
 
     def perform_destroy(self, instance: CareTeamGrant) -> None:
         revoke_care_team_grant(grant=instance, revoked_by=self.request.user)
-
-
-@extend_schema(tags=["patients"])
-class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
-    """A clinician's consented patients (staff: every patient), with latest vitals and open alerts (metrics scope)."""
-
-    model = User
-    patient_field = None
-    serializer_class = PatientSerializer
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return User.objects.none()
-        user = self.request.user
-        grants = CareTeamGrant.objects.active().filter(clinician=user)
-        return consented_patients(user).prefetch_related(
-            "profile__emergency_contacts",
-            Prefetch("care_team_grants", queryset=grants, to_attr="grants_to_viewer"),
-        )
-
-    def paginate_queryset(self, queryset: Any) -> list | None:
-        page = super().paginate_queryset(queryset)
-        self.attach_health_overview(page if page is not None else queryset)
-        return page
-
-    def get_object(self) -> User:
-        patient = super().get_object()
-        self.attach_health_overview([patient])
-        return patient
-
-    def attach_health_overview(self, patients: Iterable[User]) -> None:
-        """Set each patient's latest vitals and open alerts, or None where the viewer may not see their metrics.
-
-        A fixed number of queries for the whole page. The rows are part of the patient read that
-        OwnedViewSet already writes to the access log (list: one row per patient; retrieve: one row).
-        """
-        patients = list(patients)
-        allowed = set(
-            visible_patients(self.request.user, Scope.METRICS)
-            .filter(pk__in=[patient.pk for patient in patients])
-            .values_list("pk", flat=True)
-        )
-        vitals = latest_readings(user_ids=allowed, type_ids=vital_sign_type_ids())
-        alerts: dict[Any, list[HealthAlert]] = defaultdict(list)
-        open_statuses = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
-        open_alerts = HealthAlert.objects.filter(user_id__in=allowed, status__in=open_statuses).select_related(
-            "metric_type"
-        )
-        for alert in triage_order(open_alerts):
-            alerts[alert.user_id].append(alert)
-        for patient in patients:
-            visible = patient.pk in allowed
-            patient.vitals_for_viewer = vitals.get(patient.pk, []) if visible else None
-            patient.open_alerts_for_viewer = alerts[patient.pk] if visible else None

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "health_metrics",
     "iot_devices",
+    "records",
 ]
 
 MIDDLEWARE = [
@@ -278,7 +279,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role.choices",
         "DeviceStatusEnum": "iot_devices.models.DeviceStatus.choices",
         "BatchStatusEnum": "iot_devices.models.BatchStatus.choices",
-        "ExportStatusEnum": "health_metrics.models.ExportStatus.choices",
+        "ExportStatusEnum": "records.models.ExportStatus.choices",
         "AlertDirectionEnum": "health_metrics.models.AlertDirection.choices",
         "TrendDirectionEnum": ["rising", "falling", "stable"],
         "AlertStatusEnum": "health_metrics.models.AlertStatus.choices",
@@ -338,7 +339,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=5),
     },
     "requeue-stranded-export-jobs": {
-        "task": "health_metrics.tasks.requeue_stranded_export_jobs_task",
+        "task": "records.tasks.requeue_stranded_export_jobs_task",
         "schedule": timedelta(minutes=5),
     },
     "sweep-anomalies": {

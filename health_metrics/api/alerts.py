@@ -11,9 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
-from config.api import OwnedViewSet
 
 from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog

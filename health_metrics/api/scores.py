@@ -8,17 +8,17 @@ from rest_framework import mixins, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import OwnedViewSet
 from accounts.models import Scope
-from config.api import OwnedViewSet
+from accounts.selectors import user_timezone
 
 from ..models import DailyHealthScore
-from ..scoring import LABELS, compute_health_score
-from ..services import user_timezone
+from ..scoring import PARTS, compute_health_score
 from .serializers import PatientQuerySerializer
 
 
 class HealthScorePartSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text=f"One of: {', '.join(LABELS)}.")
+    name = serializers.CharField(help_text=f"One of: {', '.join(PARTS)} (and any part another app registers).")
     label = serializers.CharField()
     base_weight = serializers.IntegerField(help_text="The part's weight when every part has data.")
     weight = serializers.FloatField(help_text="Its weight this day: parts without data give theirs to the others.")

@@ -10,8 +10,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope, User
-from config.api import OwnedViewSet
 from config.pagination import FastCountPagination, PageNumberPagination
 
 from ..catalog import get_catalog

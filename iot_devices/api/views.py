@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.base import OwnedViewSet
 from accounts.authentication import JWTAuthentication
 from accounts.models import Scope
-from config.api import OwnedViewSet, error_body
+from config.api import error_body
 
 from ..authentication import DeviceKeyAuthentication, DevicePrincipal, IsDevice
 from ..models import BatchStatus, Device, DeviceAlert, IngestBatch

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from accounts.models import User
-
-from .catalog import get_catalog
-from .models import DailyHealthScore, DailySummary
-from .scoring import normal_ranges
+from health_metrics.catalog import get_catalog
+from health_metrics.models import DailyHealthScore, DailySummary
+from health_metrics.scoring import normal_ranges
 
 WIDTH, HEIGHT = 640, 170
 LEFT, RIGHT, TOP, BOTTOM = 46, 12, 12, 24

@@ -38,12 +38,13 @@ from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, 
 from storages.backends.s3 import S3Storage
 
 from accounts.models import User
+from accounts.selectors import user_timezone
+from health_metrics.catalog import get_catalog
+from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
+from health_metrics.selectors import bucket_stats
 
-from .catalog import get_catalog
 from .fhir import bundle_for_export
-from .models import AlertStatus, ExportFormat, ExportJob, ExportStatus, HealthAlert, MetricType, Reading
-from .selectors import bucket_stats
-from .services import user_timezone
+from .models import ExportFormat, ExportJob, ExportStatus
 
 logger = structlog.get_logger(__name__)
 

@@ -13,9 +13,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope
-from config.api import OwnedViewSet
 from config.errors import ConflictError
+from health_metrics.api.serializers import MetricTypeField, PatientQuerySerializer
 
 from ..exports import (
     CONTENT_TYPES,
@@ -30,7 +31,6 @@ from ..exports import (
     start_export_job,
 )
 from ..models import ExportFormat, ExportJob, ExportStatus
-from .serializers import MetricTypeField, PatientQuerySerializer
 
 
 class FileNegotiation(BaseContentNegotiation):

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from accounts.models import AccessLog
 from accounts.tests.factories import CareTeamGrantFactory
-from health_metrics.charts import draw
 from health_metrics.models import DailyHealthScore
 from health_metrics.scoring import compute_health_score
 from health_metrics.services import recompute_daily_summaries
 from health_metrics.tests.factories import ReadingFactory
+from records.charts import draw
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ TITLES = ["Daily health score", "Heart rate", "Blood pressure", "Weight", "Gluco
 
 
 def page(user):
-    return f"/admin/health_metrics/dailyhealthscore/patient/{user.pk}/vitals/"
+    return f"/admin/records/exportjob/patient/{user.pk}/vitals/"
 
 
 def reading(user, type_id, value, day, secondary=None):

@@ -18,12 +18,13 @@ from rest_framework.test import APIClient
 from accounts.models import AccessLog
 from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory
 from conftest import bearer
-from health_metrics.exports import requeue_stranded_export_jobs
-from health_metrics.models import AlertRule, ExportJob, HealthAlert
+from health_metrics.models import AlertRule, HealthAlert
 from health_metrics.services import record_readings
-from health_metrics.tasks import run_export_job_task
 from health_metrics.tests.factories import ReadingFactory
 from iot_devices.tests.factories import DeviceFactory
+from records.exports import requeue_stranded_export_jobs
+from records.models import ExportJob
+from records.tasks import run_export_job_task
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from rest_framework.test import APIClient
 from accounts.models import AccessLog
 from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory, UserFactory
 from conftest import bearer
-from health_metrics import fhir
 from health_metrics.models import MetricType, Reading
 from health_metrics.tests.factories import ReadingFactory
+from records import fhir
 
 pytestmark = pytest.mark.django_db
 

@@ -28,12 +28,12 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView, exception_handler
 
+from accounts.api.base import log_patient_access
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
-from config.api import log_patient_access
+from health_metrics.models import MetricType, Reading
 
 from .. import fhir
-from ..models import MetricType, Reading
 
 PUBLISHED = datetime(2026, 11, 23, tzinfo=UTC)  # when the capabilities below last changed
 DEFAULT_COUNT = 50

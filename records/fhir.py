@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from accounts.models import User
-
-from .models import MetricType, Reading
+from health_metrics.models import MetricType, Reading
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
