@@ -148,7 +148,14 @@ class PatientDataAdmin(admin.ModelAdmin):
         return response
 
 
-class ProfileInline(admin.StackedInline):
+class ReadableByClinicians:
+    """An inline of a scoped page: a clinician who may open the page may read it (never change it)."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return request.user.is_active and (request.user.is_clinician or super().has_view_permission(request, obj))
+
+
+class ProfileInline(ReadableByClinicians, admin.StackedInline):
     model = Profile
     can_delete = False
 
@@ -227,7 +234,7 @@ class UserAdmin(PatientDataAdmin, BaseUserAdmin):
             ClinicianProfile.objects.get_or_create(user=obj)
 
 
-class EmergencyContactInline(admin.TabularInline):
+class EmergencyContactInline(ReadableByClinicians, admin.TabularInline):
     model = EmergencyContact
     extra = 0
 

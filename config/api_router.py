@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from accounts.api.views import CareTeamGrantViewSet
+from accounts.api.views import AccessLogViewSet, CareTeamGrantViewSet
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
@@ -17,6 +17,7 @@ router.include_format_suffixes = False
 
 router.register("care-team", CareTeamGrantViewSet, basename="care-team-grant")
 router.register("patients", PatientViewSet, basename="patient")
+router.register("access-log", AccessLogViewSet, basename="access-log")
 router.register("health-metrics/metric-types", MetricTypeViewSet, basename="metric-type")
 router.register("health-metrics/targets", TargetViewSet, basename="target")
 router.register("health-metrics/alerts", HealthAlertViewSet, basename="health-alert")

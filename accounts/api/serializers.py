@@ -9,7 +9,16 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.state import token_backend
 
-from ..models import ROLE_PERMISSIONS, CareTeamGrant, EmergencyContact, Profile, Scope, SpentRefreshToken, User
+from ..models import (
+    ROLE_PERMISSIONS,
+    AccessLog,
+    CareTeamGrant,
+    EmergencyContact,
+    Profile,
+    Scope,
+    SpentRefreshToken,
+    User,
+)
 from ..services import end_all_sessions, record_spent_refresh_token
 from ..tokens import SESSION_VERSION_CLAIM, SessionRefreshToken
 
@@ -263,3 +272,16 @@ class CareTeamGrantCreateSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=len(Scope.choices)
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class AccessLogSerializer(serializers.ModelSerializer):
+    actor = PersonSerializer(read_only=True, allow_null=True, help_text="Who read or changed the data.")
+    patient = serializers.UUIDField(source="patient_id", read_only=True, help_text="Whose record it was.")
+    resource = serializers.CharField(read_only=True, help_text="Which part of the record (reading, healthalert, …).")
+    object_id = serializers.CharField(read_only=True, help_text="The object read, or blank for a list page.")
+    ip = serializers.IPAddressField(read_only=True, allow_null=True, help_text="Where from.")
+
+    class Meta:
+        model = AccessLog
+        fields = ("id", "at", "actor", "patient", "action", "resource", "object_id", "ip", "request_id")
+        read_only_fields = fields

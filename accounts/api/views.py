@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import django_filters
 from django.contrib.auth import authenticate, user_logged_in
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, mixins, status
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -12,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from ..models import CareTeamGrant, User
+from ..models import AccessAction, AccessLog, CareTeamGrant, User
 from ..permissions import IsPatient
 from ..services import (
     change_password,
@@ -30,6 +31,7 @@ from ..throttles import AuthAccountThrottle, AuthIPThrottle
 from ..tokens import issue_tokens
 from .base import OwnedViewSet
 from .serializers import (
+    AccessLogSerializer,
     AuthResultSerializer,
     CareTeamGrantCreateSerializer,
     CareTeamGrantSerializer,
@@ -266,3 +268,35 @@ class CareTeamGrantViewSet(
 
     def perform_destroy(self, instance: CareTeamGrant) -> None:
         revoke_care_team_grant(grant=instance, revoked_by=self.request.user)
+
+
+class AccessLogFilterSet(django_filters.FilterSet):
+    patient = django_filters.UUIDFilter(field_name="patient_id", help_text="Staff: one patient's history.")
+    actor = django_filters.UUIDFilter(field_name="actor_id", help_text="Who read or changed the data.")
+    action = django_filters.ChoiceFilter(choices=AccessAction.choices)
+    resource = django_filters.CharFilter(help_text="The part of the record, e.g. reading, healthalert, patient.")
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", help_text="ISO 8601, inclusive.")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", help_text="ISO 8601, exclusive.")
+
+    class Meta:
+        model = AccessLog
+        fields = ("patient", "actor", "action", "resource", "since", "until")
+
+
+@extend_schema(tags=["access-log"])
+class AccessLogViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The accounting of disclosures: who read or changed which part of the user's record, when and from where.
+
+    Everyone sees the reads of their own record by other people, newest first; staff see everyone's
+    and filter by patient, actor, action, resource and time. The log is append-only.
+    """
+
+    serializer_class = AccessLogSerializer
+    filterset_class = AccessLogFilterSet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AccessLog.objects.none()
+        entries = AccessLog.objects.select_related("actor").order_by("-at", "-id")
+        user = self.request.user
+        return entries if user.sees_all_patients else entries.filter(patient=user)

@@ -1,4 +1,4 @@
-"""patients/: each patient's latest vitals and open alerts, only under the metrics scope, at a fixed query cost."""
+"""patients/: the medical profile, latest vitals and open alerts only under the metrics scope, at a fixed query cost."""
 
 from datetime import timedelta
 
@@ -127,6 +127,25 @@ def test_an_appointments_only_grant_shows_the_patient_without_vitals_or_alerts(a
     consented = listed[str(other_user.pk)]
     assert [v["metric_type"] for v in consented["latest_vitals"]] == ["heart_rate"]
     assert consented["open_alert_count"] == 1
+
+
+def test_the_medical_profile_needs_the_metrics_scope_and_name_and_email_do_not(api_client, user, other_user, clinician):
+    CareTeamGrantFactory(patient=user, clinician=clinician, scopes=["appointments", "medications"])
+    CareTeamGrantFactory(patient=other_user, clinician=clinician, scopes=["metrics"])
+    for patient in (user, other_user):
+        patient.profile.blood_type, patient.profile.conditions = "AB-", ["Asthma"]
+        patient.profile.save()
+        patient.profile.emergency_contacts.create(name="Kim", phone="+1 555 0100")
+    client = bearer(api_client, clinician)
+
+    listed = {p["id"]: p for p in client.get("/api/v1/patients/").json()["results"]}
+    for body in (listed[str(user.pk)], _patient(client, user.pk)):
+        assert body["profile"] is None
+        assert (body["email"], body["first_name"]) == (user.email, user.first_name)
+        assert body["access"]["scopes"] == ["appointments", "medications"]
+    profile = listed[str(other_user.pk)]["profile"]
+    assert (profile["blood_type"], profile["conditions"]) == ("AB-", ["Asthma"])
+    assert [c["name"] for c in profile["emergency_contacts"]] == ["Kim"]
 
 
 def test_staff_see_vitals_and_alerts_of_every_patient(api_client, user, staff):
