@@ -175,3 +175,18 @@ def test_the_vitals_page_needs_the_metrics_scope(client, user, appointments_only
     client.force_login(metrics_clinician)
     assert client.get(f"/admin/records/exportjob/patient/{user.pk}/vitals/").status_code == 200
     assert logged(user) == [("read", "")]
+
+
+def test_person_autocomplete_for_a_health_data_field_lists_only_patients_under_its_scope(
+    client, user, other_user, appointments_only
+):
+    CareTeamGrantFactory(patient=other_user, clinician=appointments_only, scopes=[Scope.METRICS])
+    client.force_login(appointments_only)
+    query = {"app_label": "health_metrics", "model_name": "reading", "field_name": "user", "term": ""}
+    response = client.get("/admin/autocomplete/", query)
+    assert response.status_code == 200
+    shown = {row["id"] for row in response.json()["results"]}
+    assert str(other_user.pk) in shown
+    assert str(user.pk) not in shown  # visible for appointments, not for readings
+    grants = {"app_label": "accounts", "model_name": "careteamgrant", "field_name": "patient", "term": ""}
+    assert str(user.pk) in {row["id"] for row in client.get("/admin/autocomplete/", grants).json()["results"]}
