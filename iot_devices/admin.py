@@ -31,6 +31,7 @@ class IngestBatchAdmin(ClinicianScopedAdmin):
         "accepted",
         "duplicates",
         "rejected",
+        "attempts",
     )
     list_filter = ("status", "received_at")
     search_fields = ("batch_id", "device__owner__email")
