@@ -3,7 +3,8 @@
 Used by the API (one reading, bulk-create, edits) and by device and integration ingest, so
 every path applies the same rules: known type and unit, conversion to the canonical unit,
 the plausible range after conversion (impossible values refused, abnormal ones flagged),
-no time more than five minutes ahead, and the reading's own UTC offset and local day.
+no time more than five minutes ahead, no NUL character in any text (PostgreSQL cannot store
+one), and the reading's own UTC offset and local day.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 SOURCES = frozenset(Source.values)  # Source.values builds a new list on every access
 EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
+# Every string of a reading that is stored or looked up: PostgreSQL text cannot hold U+0000.
+TEXT_FIELDS = ("metric_type", "unit", "recorded_at", "ended_at", "source", "client_id", "external_id", "notes")
 
 
 class ReadingError(ValueError):
@@ -65,6 +68,14 @@ class ValidReading:
         fields = {name: getattr(self, name) for name in self.__slots__}
         fields["daily_total_key"] = self.daily_total_key
         return fields
+
+
+def _refuse_null_characters(data: Mapping[str, Any]) -> None:
+    """A NUL in any text field is the item's error: stored, it would fail the insert of every reading with it."""
+    for name in TEXT_FIELDS:
+        raw = data.get(name)
+        if isinstance(raw, str) and "\x00" in raw:
+            raise ReadingError(name, "null_character", "Must not contain the null character (U+0000).")
 
 
 def _number(data: Mapping[str, Any], *names: str) -> tuple[str, float | None]:
@@ -131,6 +142,7 @@ def parse_reading(
     """Validate and convert one reading. Raises ReadingError naming the first problem."""
     if type(data) is not dict and not isinstance(data, Mapping):  # the common case first: ABC checks are slow
         raise ReadingError("non_field_errors", "invalid", "Each reading must be a JSON object.")
+    _refuse_null_characters(data)
     if metric_type is None:
         label = data.get("metric_type")
         if label is None or label == "":

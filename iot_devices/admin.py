@@ -34,6 +34,7 @@ class IngestBatchAdmin(PatientDataAdmin):
         "accepted",
         "duplicates",
         "rejected",
+        "attempts",
     )
     list_filter = ("status", "received_at")
     search_fields = ("batch_id", "device__owner__email")

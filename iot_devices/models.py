@@ -121,6 +121,9 @@ class IngestBatch(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{index, code, detail, attr}]")
+    failure_reason = models.TextField(
+        blank=True, help_text="Why the last attempt crashed, until another starts; final once the batch is failed."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -154,6 +157,7 @@ class DeviceAlertKind(models.TextChoices):
     OFFLINE = "offline", "Offline"
     LOW_BATTERY = "low_battery", "Low battery"
     REJECTED_READINGS = "rejected_readings", "Readings rejected"
+    BATCH_FAILED = "batch_failed", "Batch failed"
 
 
 class DeviceAlertQuerySet(models.QuerySet):
@@ -162,10 +166,14 @@ class DeviceAlertQuerySet(models.QuerySet):
 
 
 class DeviceAlert(models.Model):
-    """One episode of a device problem: opened when it starts, resolved when it clears."""
+    """One episode of a device problem: opened when it starts, resolved when it clears.
+
+    A batch that failed after its last attempt is an alert of its own (`batch` set), one per batch.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
+    batch = models.ForeignKey(IngestBatch, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=24, choices=DeviceAlertKind.choices)
     message = models.CharField(max_length=255)
     opened_at = models.DateTimeField(auto_now_add=True)
@@ -181,8 +189,11 @@ class DeviceAlert(models.Model):
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["device", "kind"], condition=Q(resolved_at__isnull=True), name="device_alert_one_open_episode"
+                fields=["device", "kind"],
+                condition=Q(resolved_at__isnull=True, batch__isnull=True),
+                name="device_alert_one_open_episode",
             ),
+            models.UniqueConstraint(fields=["batch"], name="device_alert_one_per_batch"),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ from health_metrics.services import insert_readings_skipping_duplicates, parse_r
 from .models import BatchStatus, Device, DeviceAlert, DeviceAlertKind, DeviceAPIKey, IngestBatch
 
 MAX_BATCH_READINGS = 10_000
+
+logger = logging.getLogger(__name__)
 
 
 class BatchTooLarge(Exception):
@@ -64,6 +67,8 @@ def receive_batch(*, device: Device, body: Any) -> tuple[IngestBatch, bool]:
     batch_id = str(batch_id).strip()
     if len(batch_id) > 100:
         raise field_error("batch_id", "At most 100 characters.", code="max_length")
+    if "\x00" in batch_id:
+        raise field_error("batch_id", "Must not contain the null character (U+0000).", code="null_character")
     readings = body.get("readings")
     if not isinstance(readings, list) or not readings:
         raise field_error("readings", "A non-empty list of readings is required.", code="required")
@@ -115,15 +120,63 @@ def _stale_before(now):  # noqa: ANN001, ANN202
 
 
 def _claim(batch_id: Any) -> bool:
-    """Take the batch for processing: received, or processing but abandoned (the worker died)."""
+    """Take the batch for processing: received, or processing but abandoned (the worker died).
+
+    Each claim counts an attempt. A batch that has had INGEST_MAX_ATTEMPTS is not taken: it ends failed.
+    """
     now = timezone.now()
     stale = _stale_before(now)
-    claimed = (
-        IngestBatch.objects.filter(pk=batch_id)
-        .filter(Q(status=BatchStatus.RECEIVED) | Q(status=BatchStatus.PROCESSING, started_at__lt=stale))
-        .update(status=BatchStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1)
+    claimable = IngestBatch.objects.filter(pk=batch_id).filter(
+        Q(status=BatchStatus.RECEIVED) | Q(status=BatchStatus.PROCESSING, started_at__lt=stale)
     )
-    return claimed == 1
+    claimed = claimable.filter(attempts__lt=settings.INGEST_MAX_ATTEMPTS).update(
+        status=BatchStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1, failure_reason=""
+    )
+    if claimed == 1:
+        return True
+    with transaction.atomic():
+        exhausted = claimable.filter(attempts__gte=settings.INGEST_MAX_ATTEMPTS).select_for_update().first()
+        if exhausted is not None:
+            if exhausted.status == BatchStatus.PROCESSING:  # the last attempt never came back to say why
+                reason = "The worker stopped in the middle of the batch (killed, or over its time limit)."
+            else:
+                reason = exhausted.failure_reason or "No attempts left."
+            _fail_batch(exhausted, reason=reason, now=now)
+    return False
+
+
+def run_batch(*, batch_id: Any) -> IngestBatch | None:
+    """Process a batch (what the task runs); when processing raises, keep the reason and try again later.
+
+    Processing's own transaction is rolled back, so the reason is stored in another one. Below
+    INGEST_MAX_ATTEMPTS the batch goes back to `received` for the sweeper to enqueue again; at
+    the cap it ends `failed` and its owner gets a `batch_failed` device alert.
+    """
+    try:
+        return process_batch(batch_id=batch_id)
+    except Exception as exc:  # any crash: a bug or bad data must not leave the batch processing for ever
+        logger.exception("Ingest batch %s crashed", batch_id)
+        reason = f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:2000]
+    with transaction.atomic():
+        batch = IngestBatch.objects.select_for_update().filter(pk=batch_id, status=BatchStatus.PROCESSING).first()
+        if batch is None:  # deleted since, or no longer this attempt's
+            return None
+        if batch.attempts >= settings.INGEST_MAX_ATTEMPTS:
+            _fail_batch(batch, reason=reason, now=timezone.now())
+        else:
+            IngestBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RECEIVED, failure_reason=reason)
+    batch.refresh_from_db()
+    return batch
+
+
+def _fail_batch(batch: IngestBatch, *, reason: str, now) -> None:  # noqa: ANN001
+    """End a batch `failed` with its reason and tell its owner: one `batch_failed` alert per batch."""
+    IngestBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, failure_reason=reason, finished_at=now)
+    message = f"Batch {batch.batch_id} failed after {batch.attempts} attempts: {reason}"
+    DeviceAlert.objects.get_or_create(
+        batch=batch,
+        defaults={"device_id": batch.device_id, "kind": DeviceAlertKind.BATCH_FAILED, "message": message[:255]},
+    )
 
 
 def process_batch(*, batch_id: Any) -> IngestBatch | None:
@@ -166,7 +219,8 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
 
 
 def requeue_stranded_batches(*, older_than: timedelta = timedelta(minutes=2)) -> int:
-    """Re-enqueue batches never picked up (the broker was down) or abandoned mid-way (the worker died)."""
+    """Re-enqueue batches never picked up (the broker was down), put back after a crash, or abandoned
+    mid-way (the worker died). A batch out of attempts is enqueued too: its claim fails it."""
     now = timezone.now()
     stale = _stale_before(now)
     stranded = IngestBatch.objects.filter(

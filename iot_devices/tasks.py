@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import check_device_health, process_batch, requeue_stranded_batches
+from .services import check_device_health, requeue_stranded_batches, run_batch
 
 
 @shared_task(acks_late=True)
 def process_batch_task(batch_id: str) -> str | None:
-    """Process one ingest batch (queue `ingest`). Idempotent: claimed by a conditional update."""
-    batch = process_batch(batch_id=batch_id)
+    """Process one ingest batch (queue `ingest`). Idempotent: claimed by a conditional update.
+
+    A crash is recorded on the batch, which the sweeper retries up to INGEST_MAX_ATTEMPTS times.
+    """
+    batch = run_batch(batch_id=batch_id)
     return batch.status if batch else None
 
 

@@ -365,6 +365,9 @@ EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
 INGEST_STALE_SECONDS = env.int("INGEST_STALE_SECONDS", default=2 * CELERY_TASK_TIME_LIMIT)
+# A batch whose processing crashed (or was abandoned) this many times ends "failed" with the
+# reason, and its owner gets a device alert; below it the sweeper tries the batch again.
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
 
 # --- Security (DEBUG off) -----------------------------------------------------------
 

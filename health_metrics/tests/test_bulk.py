@@ -70,6 +70,26 @@ def test_an_item_that_is_not_an_object_is_an_item_error(as_user):
     assert Reading.objects.count() == 1
 
 
+def test_a_null_character_is_an_item_error_and_the_rest_is_stored(as_user, user):
+    response = bulk(
+        as_user,
+        [
+            heart_rate(70, at="2026-11-20T08:00:00Z"),
+            heart_rate(71, at="2026-11-20T08:01:00Z", notes="a\x00b"),
+            heart_rate(72, at="2026-11-20T08:02:00Z", external_id="\x00"),
+        ],
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["created"], body["errors"]) == (1, 2)
+    assert [r["status"] for r in body["results"]] == ["created", "error", "error"]
+    assert [r["error"] for r in body["results"][1:]] == [
+        {"attr": "notes", "code": "null_character", "detail": "Must not contain the null character (U+0000)."},
+        {"attr": "external_id", "code": "null_character", "detail": "Must not contain the null character (U+0000)."},
+    ]
+    assert list(Reading.objects.filter(user=user).values_list("value", flat=True)) == [70]
+
+
 def test_a_retried_batch_stores_nothing_new(as_user):
     batch = [heart_rate(60 + i, at=f"2026-11-20T0{i}:00:00Z", client_id=str(uuid.uuid4())) for i in range(5)]
     first = bulk(as_user, batch).json()

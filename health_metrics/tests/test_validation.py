@@ -370,6 +370,40 @@ def test_notes_longer_than_2000_characters_are_400(as_user):
     assert post(as_user, heart_rate(notes="x" * 2000)).status_code == 201
 
 
+# PostgreSQL text cannot hold U+0000: one in any stored or looked-up string is the reading's error, never a 500.
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("notes", "before\x00after"),
+        ("external_id", "ext\x00-1"),
+        ("unit", "bp\x00m"),
+        ("metric_type", "heart_rate\x00"),
+        ("source", "\x00manual"),
+        ("recorded_at", WHEN + "\x00"),
+        ("ended_at", "\x00" + WHEN),
+        ("client_id", str(uuid.UUID(int=1)) + "\x00"),
+    ],
+)
+def test_a_null_character_in_any_text_is_400_naming_the_field(as_user, field, value):
+    response = post(as_user, heart_rate(**{field: value}))
+    assert response.status_code == 400
+    assert the_error(response) == {
+        "attr": field,
+        "code": "null_character",
+        "detail": "Must not contain the null character (U+0000).",
+    }
+    assert not Reading.objects.exists()
+
+
+def test_an_edit_with_a_null_character_in_notes_is_400_and_changes_nothing(as_user, user):
+    reading = ReadingFactory(user=user, notes="fine")
+    response = as_user.patch(f"{URL}{reading.pk}/", {"notes": "not\x00fine"}, format="json")
+    assert response.status_code == 400
+    assert (the_error(response)["attr"], the_error(response)["code"]) == ("notes", "null_character")
+    reading.refresh_from_db()
+    assert reading.notes == "fine"
+
+
 @pytest.mark.parametrize("body", [[heart_rate()], "heart_rate", 72])
 def test_a_body_that_is_not_a_json_object_is_400(as_user, body):
     response = post(as_user, body)

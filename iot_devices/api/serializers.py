@@ -98,6 +98,7 @@ class IngestBatchSerializer(serializers.ModelSerializer):
             "rejected",
             "errors",
             "attempts",
+            "failure_reason",
             "sent_at",
             "received_at",
             "started_at",
@@ -135,5 +136,15 @@ class DeviceStatsSerializer(serializers.Serializer):
 class DeviceAlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeviceAlert
-        fields = ("id", "device", "kind", "message", "opened_at", "resolved_at", "acknowledged_at", "acknowledged_by")
+        fields = (
+            "id",
+            "device",
+            "kind",
+            "batch",
+            "message",
+            "opened_at",
+            "resolved_at",
+            "acknowledged_at",
+            "acknowledged_by",
+        )
         read_only_fields = fields

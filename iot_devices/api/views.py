@@ -178,7 +178,7 @@ class HeartbeatView(APIView):
 
 @extend_schema(tags=["iot-devices"])
 class DeviceAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
-    """Device alerts (offline, low battery, rejected readings), newest first; owners acknowledge them."""
+    """Device alerts (offline, low battery, rejected readings, a failed batch), newest first; owners acknowledge."""
 
     model = DeviceAlert
     patient_field = None

@@ -81,6 +81,7 @@ def first_error(response):
         ({"batch_id": "   ", "readings": [heart_rate()]}, "batch_id"),
         ({"batch_id": True, "readings": [heart_rate()]}, "batch_id"),
         ({"batch_id": "x" * 101, "readings": [heart_rate()]}, "batch_id"),
+        ({"batch_id": "b\x001", "readings": [heart_rate()]}, "batch_id"),
         ({"batch_id": "b1"}, "readings"),
         ({"batch_id": "b1", "readings": heart_rate()}, "readings"),
         ({"batch_id": "b1", "readings": "many"}, "readings"),
@@ -280,6 +281,34 @@ def test_bad_items_are_reported_by_index_and_the_valid_ones_stored(send, as_devi
     ]
     assert all(set(e) == {"index", "attr", "code", "detail"} and e["detail"] for e in body["errors"])
     assert sorted(Reading.objects.filter(user=user).values_list("value", flat=True)) == [70, 71]
+
+
+def test_null_characters_reject_their_readings_and_the_rest_are_stored(send, as_device, user):
+    response = send(
+        [
+            heart_rate(70, at=minute(0)),
+            heart_rate(71, at=minute(1), notes="cuff\x00loose"),
+            heart_rate(72, at=minute(2), external_id="ext\x00-2"),
+            heart_rate(73, at=minute(3), notes="ok"),
+        ]
+    )
+
+    body = as_device.get(response.json()["url"]).json()
+    assert (body["status"], body["attempts"], body["accepted"], body["duplicates"], body["rejected"]) == (
+        "partial",
+        1,
+        2,
+        0,
+        2,
+    )
+    nul = "Must not contain the null character (U+0000)."
+    assert body["errors"] == [
+        {"index": 1, "attr": "notes", "code": "null_character", "detail": nul},
+        {"index": 2, "attr": "external_id", "code": "null_character", "detail": nul},
+    ]
+    assert body["failure_reason"] == ""
+    stored = Reading.objects.filter(user=user).order_by("recorded_at")
+    assert [(r.value, r.notes) for r in stored] == [(70, ""), (73, "ok")]
 
 
 def test_a_batch_of_only_bad_items_fails(send, as_device, user):

@@ -83,6 +83,7 @@ def _start_worker(log: Path) -> subprocess.Popen:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": _database_url(),
         "PYTEST_XDIST_WORKER": os.environ.get("PYTEST_XDIST_WORKER", "gw0"),
+        "TEST_REDIS_DB_BASE": os.environ.get("TEST_REDIS_DB_BASE", "1"),  # or the worker uses another db
         "REDIS_URL": "redis://127.0.0.1:6379/0",  # test.py rewrites the db number
         "INGEST_STALE_SECONDS": str(STALE_SECONDS),
     }

@@ -55,3 +55,44 @@ def test_a_real_worker_processes_a_batch_from_the_ingest_queue(not_eager, loggin
     assert {(r.source, str(r.device_id)) for r in stored} == {("device", registered.json()["id"])}
     body = device.get(response.json()["url"]).json()
     assert (body["status"], body["accepted"]) == ("partial", 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_rejects_readings_with_a_null_character_and_stores_the_rest(not_eager, logging_restored):
+    """A NUL in notes or external_id once crashed the whole batch and left it `processing` for ever."""
+    purge("ingest", "default")
+    owner = UserFactory()
+    registered = bearer(APIClient(), owner).post("/api/v1/iot-devices/", {"name": "Cuff"}, format="json")
+    assert registered.status_code == 201
+    device = APIClient()
+    device.credentials(HTTP_X_DEVICE_KEY=registered.json()["api_key"])
+    readings = [
+        {"metric_type": "heart_rate", "value": 70, "recorded_at": "2025-06-01T08:00:00Z"},
+        {"metric_type": "heart_rate", "value": 71, "recorded_at": "2025-06-01T08:01:00Z", "notes": "a\u0000b"},
+        {"metric_type": "heart_rate", "value": 72, "recorded_at": "2025-06-01T08:02:00Z", "external_id": "\u0000"},
+        {"metric_type": "heart_rate", "value": 73, "recorded_at": "2025-06-01T08:03:00Z", "notes": "fine"},
+    ]
+
+    try:
+        response = device.post("/api/v1/iot-devices/ingest/", {"batch_id": "nul", "readings": readings}, format="json")
+        assert response.status_code == 202
+        batch_pk = response.json()["id"]
+        assert IngestBatch.objects.get(pk=batch_pk).status == "received"  # enqueued, not run in-process
+
+        with start_worker(app, pool="solo", perform_ping_check=False, queues=["ingest"]):
+            deadline = time.monotonic() + 30
+            while IngestBatch.objects.get(pk=batch_pk).status in ("received", "processing"):
+                assert time.monotonic() < deadline, "the worker did not finish the batch within 30 s"
+                time.sleep(0.1)
+    finally:
+        purge("ingest", "default")
+
+    batch = IngestBatch.objects.get(pk=batch_pk)
+    assert (batch.status, batch.attempts, batch.accepted, batch.duplicates, batch.rejected) == ("partial", 1, 2, 0, 2)
+    assert [(e["index"], e["attr"], e["code"]) for e in batch.errors] == [
+        (1, "notes", "null_character"),
+        (2, "external_id", "null_character"),
+    ]
+    assert batch.failure_reason == ""
+    stored = Reading.objects.filter(user=owner).order_by("recorded_at")
+    assert [(r.value, r.notes, r.external_id) for r in stored] == [(70, "", ""), (73, "fine", "")]
