@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status, viewsets
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -299,4 +299,9 @@ class AccessLogViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return AccessLog.objects.none()
         entries = AccessLog.objects.select_related("actor").order_by("-at", "-id")
         user = self.request.user
-        return entries if user.sees_all_patients else entries.filter(patient=user)
+        if user.sees_all_patients:
+            return entries
+        patient = self.request.query_params.get("patient")
+        if patient and patient != str(user.pk):
+            raise NotFound("No such patient.")  # one's own history only, as for any patient's data
+        return entries.filter(patient=user)

@@ -211,6 +211,10 @@ class AlertRuleViewSet(
     @extend_schema(responses=AlertRuleSerializer(many=True))
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def defaults(self, request: Request) -> Response:
-        """The default rules (from the catalog), which apply wherever a patient has no override."""
+        """The default rules (from the catalog), which apply wherever a patient has no override.
+
+        With `?patient=`, the defaults as they stand for that patient (404 for a patient one may not see).
+        """
+        self.requested_patient()
         rules = AlertRule.objects.filter(user__isnull=True, is_active=True).select_related("metric_type")
         return Response(self.get_serializer(rules, many=True).data, status=status.HTTP_200_OK)

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -137,6 +138,11 @@ class IngestBatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
 
     def get_permissions(self):  # noqa: ANN201
         return [IsDevice()] if self.action == "create" else super().get_permissions()
+
+    def permission_denied(self, request: Request, message=None, code=None) -> None:  # noqa: ANN001
+        if self.action == "create":  # a person's token is no device key: refused as any missing key is (401)
+            raise NotAuthenticated("Uploads take a device key (Authorization: Api-Key <key>).", code="device_key")
+        super().permission_denied(request, message, code)
 
     @extend_schema(
         request=IngestEnvelopeSerializer, responses={202: IngestAcceptedSerializer, 200: IngestBatchSerializer}

@@ -1,9 +1,70 @@
-from datetime import date
+"""The records app's entries in the outsider registry (tests/test_outsider.py says what each key means)."""
 
+from datetime import date, timedelta
+
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from health_metrics.tests.factories import ReadingFactory
 from records.models import ExportJob
 
-OUTSIDER_FACTORIES = {
-    "export-job": lambda owner: ExportJob.objects.create(
+EXPORT_SECRET = "owner-export-file-7f3a"  # the content of the owner's export file, which must never be served
+TODAY = timezone.localdate()  # the export window: the last week
+
+
+def _export_job(owner):
+    return ExportJob.objects.create(
         requested_by=owner, user=owner, format="csv", start_date=date(2026, 1, 1), end_date=date(2026, 1, 31)
-    ),
+    )
+
+
+def _finished_export(owner):
+    job = _export_job(owner)
+    job.file.save("owner.csv", ContentFile(EXPORT_SECRET.encode()), save=False)
+    job.status, job.finished_at, job.size_bytes, job.row_count = "done", timezone.now(), len(EXPORT_SECRET), 1
+    job.save()
+    return job
+
+
+API_ROUTES = {
+    "export-job-list": {"make": _export_job, "patient_query": True},
+    "export-job-detail": {
+        "make": _finished_export,
+        "no_control": "an export job is its requester's and its patient's; a consented clinician asks for their own",
+    },
+    "export-job-download": {
+        "make": _finished_export,
+        "secret": EXPORT_SECRET,
+        "no_control": "an export job is its requester's and its patient's; a consented clinician asks for their own",
+    },
+    "health-metrics-export": {
+        "make": lambda owner: ReadingFactory(user=owner, notes="owner-reading-note-51c2"),
+        "secret": "owner-reading-note-51c2",
+        "patient_query": True,
+        "query": {
+            "format": "csv",
+            "start_date": (TODAY - timedelta(days=6)).isoformat(),
+            "end_date": TODAY.isoformat(),
+        },
+    },
+    # FHIR R4 (outside /api/v1/, FHIR's own error shape).
+    "fhir:observation-search": {
+        "make": lambda owner: ReadingFactory(user=owner),
+        "scope": "metrics",
+        "query_with_patient": True,  # FHIR search: ?patient= narrows to the patients one may see (empty Bundle)
+    },
+    "fhir:observation-read": {"make": lambda owner: ReadingFactory(user=owner), "scope": "metrics"},
+    "fhir:patient-read": {"make": lambda owner: owner, "scope": "metrics"},
+}
+
+NOT_PATIENT_SCOPED = {
+    "fhir:metadata": "the public CapabilityStatement",
+}
+
+ADMIN_MODELS = {
+    "records.exportjob": {"make": _export_job},
+}
+
+ADMIN_VIEWS = {
+    "records_patient_vitals": {"args": lambda owner: [owner.pk], "scope": "metrics"},
 }
