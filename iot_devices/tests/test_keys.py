@@ -153,7 +153,8 @@ def test_a_persons_token_cannot_post_a_batch(as_user):
         format="json",
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 401  # no device key, as for any missing key
+    assert response.json()["errors"][0]["code"] == "device_key"
 
 
 def test_a_persons_token_cannot_send_a_heartbeat(as_user):
