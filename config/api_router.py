@@ -7,7 +7,7 @@ from accounts.api.views import CareTeamGrantViewSet, PatientViewSet
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.exports import ExportJobViewSet, ExportViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
-from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
+from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -22,6 +22,7 @@ router.register("health-metrics/alerts", HealthAlertViewSet, basename="health-al
 router.register("health-metrics/alert-rules", AlertRuleViewSet, basename="alert-rule")
 router.register("health-metrics/exports", ExportJobViewSet, basename="export-job")
 router.register("health-metrics/health-score", DailyHealthScoreViewSet, basename="health-score")
+router.register("health-metrics/sources", DataSourceViewSet, basename="data-source")
 router.register("health-metrics", ReadingViewSet, basename="reading")
 router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
 router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")

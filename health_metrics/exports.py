@@ -42,7 +42,7 @@ from accounts.models import User
 from .catalog import get_catalog
 from .fhir import bundle_for_export
 from .models import AlertStatus, ExportFormat, ExportJob, ExportStatus, HealthAlert, MetricType, Reading
-from .selectors import bucket_stats
+from .selectors import bucket_stats, merged
 from .services import user_timezone
 
 logger = structlog.get_logger(__name__)
@@ -74,7 +74,7 @@ CSV_HEADER = (
     "original_secondary_value",
     "original_unit",
     "source",
-    "device_id",
+    "data_source_id",
 )
 _CSV_FIELDS = (
     "id",
@@ -87,8 +87,8 @@ _CSV_FIELDS = (
     "original_value",
     "original_secondary_value",
     "original_unit",
-    "source",
-    "device_id",
+    "data_source__kind",
+    "data_source_id",
 )
 
 
@@ -96,8 +96,11 @@ _CSV_FIELDS = (
 
 
 def export_readings(*, patient: User, start: date, end: date, metric_type: MetricType | None = None) -> QuerySet:
-    """The patient's readings of the local days start..end (both inclusive), oldest first."""
-    readings = Reading.objects.filter(user=patient, local_date__gte=start, local_date__lte=end)
+    """The patient's readings of the local days start..end (both inclusive), oldest first.
+
+    Daily totals as every other view shows them: of each day, the highest-priority source's (see selectors.merged).
+    """
+    readings = merged(Reading.objects.filter(user=patient, local_date__gte=start, local_date__lte=end))
     if metric_type is not None:
         readings = readings.filter(metric_type=metric_type)
     return readings.order_by("recorded_at", "id")
@@ -152,7 +155,7 @@ def csv_lines(readings: QuerySet) -> Iterator[str]:
             original_second,
             unit,
             source,
-            device,
+            data_source,
         ) = row
         metric_type = catalog.by_id[type_id]
         yield writer.writerow(
@@ -170,7 +173,7 @@ def csv_lines(readings: QuerySet) -> Iterator[str]:
                 _number(original_second),
                 unit,
                 source,
-                device or "",
+                data_source,
             )
         )
 
