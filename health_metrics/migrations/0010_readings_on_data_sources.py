@@ -13,28 +13,24 @@ from django.db import migrations, models
 
 def flag_daily_totals(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
+        if schema_editor.connection.vendor == "postgresql":
+            # Checked at once, so no trigger events are left pending for the ALTER TABLEs that follow.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("UPDATE health_metrics_reading SET is_daily_total = TRUE WHERE daily_total_key IS NOT NULL")
-        # Checked at once, so no trigger events are left pending for the ALTER TABLEs that follow.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # The new keys: of any group they would call duplicates, keep the row changed last.
-        cursor.execute(
-            """CREATE TEMPORARY TABLE reading_duplicates ON COMMIT DROP AS
-               SELECT r.id FROM health_metrics_reading r JOIN health_metrics_reading o
-                 ON r.data_source_id = o.data_source_id AND (r.updated_at, r.id) < (o.updated_at, o.id)
-                AND ((r.metric_type_id = o.metric_type_id AND r.recorded_at = o.recorded_at)
-                     OR (r.external_id <> '' AND r.external_id = o.external_id))"""
-        )
-        cursor.execute(
-            "DELETE FROM health_metrics_healthalert_readings WHERE reading_id IN (SELECT id FROM reading_duplicates)"
-        )
-        cursor.execute("DELETE FROM health_metrics_reading WHERE id IN (SELECT id FROM reading_duplicates)")
+        duplicates = """SELECT r.id FROM health_metrics_reading r JOIN health_metrics_reading o
+            ON r.data_source_id = o.data_source_id AND (r.updated_at, r.id) < (o.updated_at, o.id)
+           AND ((r.metric_type_id = o.metric_type_id AND r.recorded_at = o.recorded_at)
+                OR (r.external_id <> '' AND r.external_id = o.external_id))"""
+        cursor.execute(f"DELETE FROM health_metrics_healthalert_readings WHERE reading_id IN ({duplicates})")
+        cursor.execute(f"DELETE FROM health_metrics_reading WHERE id IN ({duplicates})")
 
 
 def restore_daily_total_keys(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE health_metrics_reading SET daily_total_key = s.kind || ':' || local_date::text "
-            "FROM health_metrics_datasource s WHERE data_source_id = s.id AND is_daily_total"
+            "UPDATE health_metrics_reading SET daily_total_key = (SELECT s.kind FROM health_metrics_datasource s "
+            "WHERE s.id = data_source_id) || ':' || CAST(local_date AS TEXT) WHERE is_daily_total"
         )
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import CareTeamGrantFactory
 from conftest import bearer
-from health_metrics.services import reconcile_daily_summaries
+from health_metrics.services import app_data_source, reconcile_daily_summaries
 from health_metrics.tests.factories import ReadingFactory, TargetFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,9 @@ def test_the_targets_list_costs_the_same_for_more_targets(as_user, user):
     assert queries(as_user, f"{URL}targets/") == few
 
 
-def test_a_bulk_create_costs_the_same_for_10_and_200_readings(as_user):
+def test_a_bulk_create_costs_the_same_for_10_and_200_readings(as_user, user):
+    app_data_source(user=user)  # made by the first write of all; not what this measures
+
     def batch(n, offset):
         return {"readings": [_hr_at(offset + i) for i in range(n)]}
 

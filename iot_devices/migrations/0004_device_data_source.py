@@ -31,8 +31,8 @@ def sources_forward(apps, schema_editor):
     device_table = Device._meta.db_table
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {reading} SET data_source_id = d.data_source_id FROM {device_table} d "
-            f"WHERE {reading}.device_id = d.id AND {reading}.data_source_id IS NULL"
+            f"UPDATE {reading} SET data_source_id = (SELECT d.data_source_id FROM {device_table} d "
+            f"WHERE d.id = {reading}.device_id) WHERE device_id IS NOT NULL AND data_source_id IS NULL"
         )
     pairs = (
         Reading.objects.using(db)
@@ -61,11 +61,9 @@ def sources_backward(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         if schema_editor.connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"UPDATE {reading} SET source = (SELECT s.kind FROM {source} s WHERE s.id = data_source_id)")
         cursor.execute(
-            f"UPDATE {reading} SET source = s.kind FROM {source} s WHERE {reading}.data_source_id = s.id"
-        )
-        cursor.execute(
-            f"UPDATE {reading} SET device_id = d.id FROM {device} d WHERE {reading}.data_source_id = d.data_source_id"
+            f"UPDATE {reading} SET device_id = (SELECT d.id FROM {device} d WHERE d.data_source_id = {reading}.data_source_id)"
         )
 
 
