@@ -52,6 +52,7 @@ django.setup()
 
 from _harness import err, positive, run_in_throwaway_database  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.db.models import F  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 from django.urls import include, path  # noqa: E402
@@ -66,8 +67,8 @@ from accounts.models import User  # noqa: E402
 from accounts.tokens import issue_tokens  # noqa: E402
 from health_metrics.api.serializers import SummaryQuerySerializer  # noqa: E402
 from health_metrics.api.views import ReadingViewSet  # noqa: E402
-from health_metrics.models import MetricType, Reading  # noqa: E402
-from health_metrics.services import recompute_daily_summaries, user_timezone  # noqa: E402
+from health_metrics.models import MetricType, Reading, SourceKind  # noqa: E402
+from health_metrics.services import create_data_source, recompute_daily_summaries, user_timezone  # noqa: E402
 
 HEART_RATE_ID = 2
 YEAR = 2025
@@ -90,7 +91,7 @@ BARE_FIELDS = (
     "utc_offset_minutes",
     "ended_at",
     "local_date",
-    "source",
+    "data_source_id",
     "client_id",
     "external_id",
     "notes",
@@ -111,10 +112,10 @@ COPY_COLUMNS = (
     "utc_offset_minutes",
     "ended_at",
     "local_date",
-    "source",
+    "data_source_id",
     "client_id",
     "external_id",
-    "daily_total_key",
+    "is_daily_total",
     "is_abnormal",
     "notes",
     "created_at",
@@ -134,13 +135,17 @@ GROUP BY 1 ORDER BY 1 DESC
 
 
 class BareReadingsView(APIView):
-    """The same 100 rows as the list, with the same authentication, and nothing else."""
+    """The same 100 rows as the list (each with its source's kind), with the same authentication, and nothing else."""
 
     authentication_classes = [JWTAuthentication]
     permission_classes = [IsAuthenticated]
 
     def get(self, request):  # noqa: ANN001, ANN201
-        rows = Reading.objects.filter(user=request.user).order_by("-recorded_at", "-id").values(*BARE_FIELDS)[:100]
+        rows = (
+            Reading.objects.filter(user=request.user)
+            .order_by("-recorded_at", "-id")
+            .values(*BARE_FIELDS, source=F("data_source__kind"))[:100]
+        )
         return Response(list(rows))
 
 
@@ -218,7 +223,7 @@ urlpatterns = [
 # --- Loading ------------------------------------------------------------------------------------
 
 
-def heart_rate_rows(user_id: uuid.UUID, rng: random.Random, now: datetime):
+def heart_rate_rows(user_id: uuid.UUID, source_id: uuid.UUID, rng: random.Random, now: datetime):
     """One reading a minute for a year: ~57/min at night, 70-90 by day, some workouts above 120."""
     tz = zoneinfo.ZoneInfo(USER_TZ)
     start = datetime(YEAR, 1, 1, tzinfo=tz).astimezone(UTC)
@@ -262,10 +267,10 @@ def heart_rate_rows(user_id: uuid.UUID, rng: random.Random, now: datetime):
             offset,
             None,
             local_date,
-            "device",
+            source_id,
             None,
             "",
-            None,
+            False,
             value < 50 or value > 120,
             "",
             now,
@@ -285,7 +290,9 @@ NOISE_TYPES = {  # type id: (low, high) of plausible everyday values, canonical 
 }
 
 
-def noise_rows(user_id: uuid.UUID, tz_name: str, count: int, rng: random.Random, now: datetime, types: dict):
+def noise_rows(
+    user_id: uuid.UUID, source_id: uuid.UUID, tz_name: str, count: int, rng: random.Random, now: datetime, types: dict
+):
     tz = zoneinfo.ZoneInfo(tz_name)
     start = datetime(YEAR, 1, 1, tzinfo=UTC).timestamp()
     span = 365 * 86400
@@ -310,10 +317,10 @@ def noise_rows(user_id: uuid.UUID, tz_name: str, count: int, rng: random.Random,
             int(local.utcoffset().total_seconds() // 60),
             None,
             local.date(),
-            "device",
+            source_id,
             None,
             "",
-            None,
+            False,
             not metric_type.is_normal(value),
             "",
             now,
@@ -372,6 +379,11 @@ def restore_indexes_and_foreign_keys(indexes: list[tuple[str, str]], foreign_key
             cursor.execute(f'ALTER TABLE health_metrics_reading ADD CONSTRAINT "{name}" {definition}')
 
 
+def watch(user: User) -> uuid.UUID:
+    """The data source (a device) the user's loaded readings come from."""
+    return create_data_source(user=user, kind=SourceKind.DEVICE, name="Bench watch").pk
+
+
 def make_user(email: str, tz_name: str) -> User:
     user = User.objects.create_user(email, "bench-password-123")
     user.profile.timezone = tz_name
@@ -392,11 +404,11 @@ def load(report: dict) -> tuple[User, list[User]]:
     progress = [0]
     started = time.perf_counter()
     indexes, foreign_keys = drop_secondary_indexes_and_foreign_keys()
-    loaded = copy_rows(heart_rate_rows(user.pk, rng, now), MINUTES, "heart rate", progress)
+    loaded = copy_rows(heart_rate_rows(user.pk, watch(user), rng, now), MINUTES, "heart rate", progress)
     hr_seconds = time.perf_counter() - started
     for other in others:
         loaded += copy_rows(
-            noise_rows(other.pk, other.profile.timezone, NOISE_PER_USER, rng, now, types),
+            noise_rows(other.pk, watch(other), other.profile.timezone, NOISE_PER_USER, rng, now, types),
             NOISE_PER_USER,
             f"noise {other.email}",
             progress,

@@ -74,9 +74,7 @@ def test_readings_move_onto_data_sources_and_back(at_the_old_schema):
         "Watch",
         40,
     )
-    sources = {
-        (s.kind, s.name, s.priority, s.is_app_default) for s in DataSource.objects.filter(user_id=alice.pk)
-    }
+    sources = {(s.kind, s.name, s.priority, s.is_app_default) for s in DataSource.objects.filter(user_id=alice.pk)}
     assert sources == {
         ("device", "Watch", 40, False),
         ("manual", "Manual entry", 10, True),
