@@ -297,12 +297,16 @@ def noise_rows(
     start = datetime(YEAR, 1, 1, tzinfo=UTC).timestamp()
     span = 365 * 86400
     type_ids = list(NOISE_TYPES)
+    taken: set[tuple[int, datetime]] = set()  # one reading per source, type and moment
     for _ in range(count):
         type_id = rng.choice(type_ids)
         metric_type = types[type_id]
         low, high = NOISE_TYPES[type_id]
         value = round(rng.uniform(low, high), 1)
         at = datetime.fromtimestamp(start + rng.random() * span, tz=UTC).replace(microsecond=0)
+        while (type_id, at) in taken:
+            at += timedelta(seconds=1)
+        taken.add((type_id, at))
         local = at.astimezone(tz)
         yield (
             uuid.uuid4(),

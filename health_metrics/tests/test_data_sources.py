@@ -229,6 +229,7 @@ def test_a_device_registered_through_the_api_gets_its_own_source(as_user, user):
     assert response.status_code == 201, response.json()
     source = DataSource.objects.get(device__pk=response.json()["id"])
     assert (source.user, source.kind, source.name, source.priority) == (user, "device", "Left wrist", 40)
+    assert response.json()["data_source"] == str(source.pk)
 
 
 def test_device_batch_readings_land_on_the_devices_source(user):
