@@ -176,7 +176,9 @@ def trends(*, patient, metric_type: MetricType, days: int, now: datetime | None 
     """
     now = now or timezone.now()
     current_start, previous_start = now - timedelta(days=days), now - timedelta(days=2 * days)
-    readings = merged(Reading.objects.filter(user=patient, metric_type=metric_type, recorded_at__gt=previous_start))
+    readings = Reading.objects.filter(user=patient, metric_type=metric_type, recorded_at__gt=previous_start)
+    if metric_type.id in sum_type_ids():
+        readings = merged(readings)
     means = readings.aggregate(
         current_mean=Avg("value", filter=Q(recorded_at__gt=current_start)),
         current_count=Count("id", filter=Q(recorded_at__gt=current_start)),

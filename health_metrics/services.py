@@ -138,7 +138,9 @@ def update_reading(*, reading: Reading, data: Mapping[str, Any]) -> Reading:
             reading.save()
     except IntegrityError:
         raise field_error(
-            "recorded_at", "Another daily total from this source exists for that day.", code="unique"
+            "recorded_at",
+            "This source already has a reading of this type at that time (or, for a daily total, that day).",
+            code="unique",
         ) from None
     enqueue_rollups(
         user_id=reading.user_id, days={(reading.metric_type_id, old_day), (reading.metric_type_id, reading.local_date)}
@@ -205,9 +207,10 @@ def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]])
     written = 0
     for type_id, dates in by_type.items():
         every = Reading.objects.filter(user_id=user_id, metric_type_id=type_id)
-        readings = merged(every)  # sum types: each day from its highest-priority source only
+        is_total = type_id in sum_type_ids()
+        readings = merged(every) if is_total else every  # totals: each day from its highest-priority source
         rows = bucket_stats(readings.filter(local_date__in=dates), "local_date")
-        if type_id in sum_type_ids():
+        if is_total:
             counts = dict(
                 every.filter(local_date__in=dates)
                 .order_by()
