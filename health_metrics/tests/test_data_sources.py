@@ -166,6 +166,12 @@ def test_the_csv_export_has_the_device_total_only(as_user, merged_today):
     assert lines[1].split(",")[-2:] == ["device", str(merged_today.data_source_id)]
 
 
+def test_the_readings_list_still_counts_and_shows_both_sources_totals(as_user, merged_today):
+    body = as_user.get(URL).json()
+    assert body["count"] == 2  # from the rollups' reading_count: every source's readings
+    assert sorted((r["source"], r["value"]) for r in body["results"]) == [("device", 6000), ("manual", 9000)]
+
+
 def test_raising_the_manual_priority_through_the_api_gives_the_day_to_the_manual_total(
     as_user, user, merged_today, django_capture_on_commit_callbacks
 ):
