@@ -20,8 +20,9 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -50,17 +51,35 @@ class ItemResult:
         return {"index": self.index, "status": self.status, "id": self.id, "error": self.error}
 
 
-@dataclass
 class IngestOutcome:
-    results: list[ItemResult]
-    # By index, the readings stored one by one (daily totals); bulk-inserted ones are known by id only.
-    readings: dict[int, Reading] = field(default_factory=dict)
-    _counts: Counter | None = field(default=None, repr=False)
+    """What happened to each item, by index.
+
+    Measured hot path: a reading inserted in bulk is kept as its bare id (no result object per
+    reading of a 10,000-reading batch); `results` builds the objects when someone asks for them.
+    """
+
+    def __init__(self, entries: list[ItemResult | uuid.UUID], readings: dict[int, Reading] | None = None) -> None:
+        self._entries = entries
+        # By index, the readings stored one by one (daily totals); bulk-inserted ones are known by id only.
+        self.readings: dict[int, Reading] = readings if readings is not None else {}
+
+    @cached_property
+    def results(self) -> list[ItemResult]:
+        return [
+            entry if isinstance(entry, ItemResult) else ItemResult(index, "created", id=entry)
+            for index, entry in enumerate(self._entries)
+        ]
+
+    @cached_property
+    def _counts(self) -> Counter:
+        return Counter(entry.status if isinstance(entry, ItemResult) else "created" for entry in self._entries)
 
     def count(self, status: str) -> int:
-        if self._counts is None:  # one pass for every status: a device batch has 10,000 results
-            self._counts = Counter(r.status for r in self.results)
         return self._counts[status]
+
+    @property
+    def errors(self) -> list[ItemResult]:
+        return [entry for entry in self._entries if isinstance(entry, ItemResult) and entry.status == "error"]
 
 
 def validate_items(
@@ -92,7 +111,7 @@ def ingest_readings(*, data_source: DataSource, items: Sequence[Any], now: datet
     valid, results = validate_items(
         items=items, tz=timezone_of(data_source.user_id), now=now, default_source=data_source.kind
     )
-    outcome = IngestOutcome(results=[])
+    outcome = IngestOutcome(results)  # type: ignore[arg-type]  # every index is filled below
     touched: set[tuple[int, date]] = set()
     totals = [(index, v) for index, v in valid if v.is_daily_total]
     if totals:
@@ -101,7 +120,6 @@ def ingest_readings(*, data_source: DataSource, items: Sequence[Any], now: datet
     if plain:
         _insert_in_bulk(data_source, plain, results, now, touched)
     enqueue_rollups(user_id=data_source.user_id, days=touched)
-    outcome.results = [r for r in results if r is not None]
     return outcome
 
 
@@ -199,7 +217,7 @@ def _store_one_by_one(
                         .first()
                     )
                 for result in results:
-                    if result is not None and result.id == reading.id:
+                    if isinstance(result, ItemResult) and result.id == reading.id:
                         result.status, result.id = "duplicate", existing
                         outcome.readings.pop(result.index, None)
     if to_update:
@@ -265,7 +283,7 @@ def copy_row(v: ValidReading, *, user_id: Any, data_source_id: Any, now: datetim
 def _insert_in_bulk(
     source: DataSource,
     valid: list[tuple[int, ValidReading]],
-    results: list[ItemResult | None],
+    results: list[ItemResult | uuid.UUID | None],
     now: datetime,
     touched: set[tuple[int, date]],
 ) -> None:
@@ -293,7 +311,7 @@ def _insert_in_bulk(
     repeats: list[tuple[int, ValidReading]] = []
     for row, (index, v) in zip(rows, valid, strict=True):
         if inserted is None or row[0] in inserted:
-            results[index] = ItemResult(index, "created", id=row[0])
+            results[index] = row[0]  # created: the bare id (see IngestOutcome)
             touched.add((v.metric_type.id, v.local_date))
         else:
             repeats.append((index, v))
@@ -394,7 +412,7 @@ def record_readings(*, user: User, items: Sequence[Any], now: datetime | None = 
             result.index = indexes[result.index]
             results.append(result)
     results.sort(key=lambda r: r.index)
-    return IngestOutcome(results=results, readings=readings)
+    return IngestOutcome(results, readings)
 
 
 def record_reading(*, user: User, data: Mapping[str, Any]) -> tuple[Reading, bool]:

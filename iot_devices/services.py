@@ -142,7 +142,7 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
         now = timezone.now()
         # The one ingest path, into the device's own data source.
         outcome = ingest_readings(data_source=device.data_source, items=batch.readings, now=now)
-        errors = [{"index": r.index, **r.error} for r in outcome.results if r.status == "error"]
+        errors = [{"index": r.index, **r.error} for r in outcome.errors]
         accepted = outcome.count("created") + outcome.count("replaced")
         duplicates = outcome.count("duplicate") + outcome.count("superseded")
         if not errors:
