@@ -70,13 +70,15 @@ from rest_framework.permissions import AllowAny  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
+import health_metrics.ingest as hm_ingest  # noqa: E402
 import health_metrics.tasks as hm_tasks  # noqa: E402
 import iot_devices.api.views as iot_views  # noqa: E402
-import iot_devices.services as iot_services  # noqa: E402
 import iot_devices.tasks as iot_tasks  # noqa: E402
 from accounts.models import User  # noqa: E402
-from health_metrics.models import Reading, Source  # noqa: E402
-from health_metrics.services import COPY_COLUMNS, copy_row, parse_readings  # noqa: E402
+from accounts.selectors import user_timezone  # noqa: E402
+from health_metrics.ingest import COPY_COLUMNS, copy_row, validate_items  # noqa: E402
+from health_metrics.models import DataSource, Reading, SourceKind  # noqa: E402
+from health_metrics.services import create_data_source  # noqa: E402
 from iot_devices.api.serializers import IngestBatchSerializer  # noqa: E402
 from iot_devices.authentication import DeviceKeyAuthentication, IsDevice  # noqa: E402
 from iot_devices.keys import SaltedSha256KeyGenerator  # noqa: E402
@@ -150,13 +152,18 @@ def readings_json(start: datetime, n: int) -> list[dict]:
     ]
 
 
-def copy_rows(user: User, device_id: uuid.UUID, items: list[dict]) -> list[tuple]:
+def copy_rows(user: User, data_source_id: uuid.UUID, items: list[dict]) -> list[tuple]:
     """The rows the app would store for these items (parsed by the app's own validation), untimed."""
     now = timezone.now()
-    valid, _ = parse_readings(user=user, items=items, default_source=Source.DEVICE, now=now)
+    valid, _ = validate_items(items=items, tz=user_timezone(user.pk), now=now, default_source=SourceKind.DEVICE)
     if len(valid) != len(items):
         raise RuntimeError("the benchmark's own readings did not all validate")
-    return [copy_row(v, user_id=user.pk, device_id=device_id, now=now) for _, v in valid]
+    return [copy_row(v, user_id=user.pk, data_source_id=data_source_id, now=now) for _, v in valid]
+
+
+def raw_source(owner: User, name: str) -> DataSource:
+    """A device's data source for the raw COPY rows: the same table, keys and foreign keys as ours."""
+    return create_data_source(user=owner, kind=SourceKind.DEVICE, name=name)
 
 
 def make_owner(email: str) -> User:
@@ -169,7 +176,7 @@ def make_owner(email: str) -> User:
 def load_background(clock: Clock) -> None:
     other = make_owner("bench-background@example.com")
     device, _ = register_device(owner=other, name="background")
-    rows = copy_rows(other, device.pk, readings_json(clock.take(BACKGROUND_ROWS), BACKGROUND_ROWS))
+    rows = copy_rows(other, device.data_source_id, readings_json(clock.take(BACKGROUND_ROWS), BACKGROUND_ROWS))
     started = time.perf_counter()
     with raw_connection() as pg:
         with pg.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
@@ -214,7 +221,7 @@ def check_done(batch_ids: list[str], device: Device, expected_readings: int, per
     bad = [b for b in batches if b != (BatchStatus.DONE, per_batch, 0)]
     if len(batches) != len(batch_ids) or bad:
         raise RuntimeError(f"batches not processed as expected: {bad[:3]} (of {len(batches)})")
-    stored = Reading.objects.filter(device=device).count()
+    stored = Reading.objects.filter(data_source_id=device.data_source_id).count()
     if stored != expected_readings:
         raise RuntimeError(f"device {device.pk}: {stored} readings stored, expected {expected_readings}")
 
@@ -230,8 +237,8 @@ def raw_copy(pg: psycopg.Connection, chunks: list[list[tuple]]) -> float:
     return time.perf_counter() - started
 
 
-def check_raw(device_id: uuid.UUID, expected: int) -> None:
-    stored = Reading.objects.filter(device_id=device_id).count()
+def check_raw(data_source_id: uuid.UUID, expected: int) -> None:
+    stored = Reading.objects.filter(data_source_id=data_source_id).count()
     if stored != expected:
         raise RuntimeError(f"raw COPY: {stored} rows stored, expected {expected}")
 
@@ -284,10 +291,10 @@ def one_ours_run(owner: User, clock: Clock, n_batches: int, size: int, tag: str)
 
 
 def one_raw_run(pg: psycopg.Connection, owner: User, clock: Clock, n_batches: int, size: int, tag: str) -> float:
-    device = Device.objects.create(owner=owner, name=f"raw {tag}")
-    chunks = [copy_rows(owner, device.pk, readings_json(clock.take(size), size)) for _ in range(n_batches)]
+    source = raw_source(owner, f"raw {tag}")
+    chunks = [copy_rows(owner, source.pk, readings_json(clock.take(size), size)) for _ in range(n_batches)]
     elapsed = raw_copy(pg, chunks)
-    check_raw(device.pk, n_batches * size)
+    check_raw(source.pk, n_batches * size)
     return elapsed
 
 
@@ -348,9 +355,9 @@ def breakdown(owner: User, clock: Clock, size: int) -> dict[str, float]:
 
     wrap(iot_views, "receive_batch", "receive_batch (envelope, canonical payload and its sha256, INSERT)")
     wrap(iot_tasks, "process_batch", "process_batch task (claim, parse, store, status)")
-    wrap(iot_services, "parse_readings", "  parse_readings (validation of every reading)")
-    wrap(iot_services, "store_readings", "  store_readings (daily totals: none here)")
-    wrap(iot_services, "insert_readings_skipping_duplicates", "  insert_readings_skipping_duplicates")
+    wrap(hm_ingest, "validate_items", "  validate_items (validation of every reading)")
+    wrap(hm_ingest, "_store_one_by_one", "  _store_one_by_one (daily totals: none here)")
+    wrap(hm_ingest, "_insert_in_bulk", "  _insert_in_bulk (binary COPY; staging only on conflicts)")
     wrap(hm_tasks, "recompute_daily_summaries", "  recompute_daily_summaries task (rollups; on the task's commit)")
     device, key = register_device(owner=owner, name=f"breakdown {size}")
     body = json.dumps({"batch_id": "breakdown", "readings": readings_json(clock.take(size), size)}).encode()
@@ -364,7 +371,7 @@ def breakdown(owner: User, clock: Clock, size: int) -> dict[str, float]:
     insert_sql = sum(
         float(q["time"]) for q in ctx.captured_queries if q["sql"].startswith("INSERT INTO health_metrics_reading")
     )
-    label_insert = "  insert_readings_skipping_duplicates"
+    label_insert = "  _insert_in_bulk (binary COPY; staging only on conflicts)"
     if label_insert in spent:
         spent["    of which INSERT ... SELECT ... ON CONFLICT DO NOTHING"] = insert_sql
         spent["    of which COPY into reading_stage and the rest"] = spent[label_insert] - insert_sql
@@ -372,9 +379,9 @@ def breakdown(owner: User, clock: Clock, size: int) -> dict[str, float]:
     spent["rest of the request (middleware, JSON parse, auth, response)"] = total - accounted
     order = [
         "receive_batch",
-        "  parse",
-        "  store",
-        "  insert",
+        "  validate",
+        "  _store",
+        "  _insert",
         "    of which INSERT",
         "    of which COPY",
         "  recompute",
@@ -530,12 +537,12 @@ def profile_big(owner: User, clock: Clock, top: int = 30) -> None:
 
 def explain_insert(owner: User, clock: Clock, report: dict) -> None:
     """EXPLAIN ANALYZE of the app's INSERT ... SELECT ... ON CONFLICT from a staged 10,000 rows (rolled back)."""
-    device = Device.objects.create(owner=owner, name="explain")
-    rows = copy_rows(owner, device.pk, readings_json(clock.take(BIG), BIG))
+    source = raw_source(owner, "explain")
+    rows = copy_rows(owner, source.pk, readings_json(clock.take(BIG), BIG))
     columns = ", ".join(COPY_COLUMNS)
     insert = (
         f"INSERT INTO health_metrics_reading ({columns}) SELECT {columns} FROM reading_stage "
-        "ON CONFLICT DO NOTHING RETURNING metric_type_id, local_date"
+        "ON CONFLICT DO NOTHING RETURNING id"
     )
     plain_insert = f"INSERT INTO health_metrics_reading ({columns}) SELECT {columns} FROM reading_stage"
     results = {}
@@ -589,12 +596,13 @@ def what_ifs(owner: User, clock: Clock, report: dict) -> None:
 
     json_ms = best(lambda: json.loads(body))
     digest_ms = best(lambda: hashlib.sha256(canonical_payload(items)).hexdigest())
-    parse_ms = best(lambda: parse_readings(user=owner, items=items, default_source=Source.DEVICE, now=timezone.now()))
+    tz = user_timezone(owner.pk)
+    parse_ms = best(lambda: validate_items(items=items, tz=tz, now=timezone.now(), default_source=SourceKind.DEVICE))
     print("\n== What-ifs: pieces of the big-batch path on their own (best of 3, ms)")
     print(f"  json.loads of the {len(body):,}-byte body                 {json_ms:8.1f}")
     print(f"  canonical payload (sorted json.dumps) + sha256        {digest_ms:8.1f}")
     print(
-        f"  parse_readings of 10,000 readings                     {parse_ms:8.1f}  "
+        f"  validate_items of 10,000 readings                     {parse_ms:8.1f}  "
         f"({parse_ms / BIG * 1000:.1f} us a reading)"
     )
     # The payload as bytes (what the app stores) against JSONB (what it stored before): INSERT of a
@@ -633,7 +641,7 @@ def what_ifs(owner: User, clock: Clock, report: dict) -> None:
     with raw_connection() as pg:
         for i in range(3):
             for mode in ("staged", "direct") if i % 2 == 0 else ("direct", "staged"):
-                dev = Device.objects.create(owner=owner, name=f"whatif {mode} {i}")
+                dev = raw_source(owner, f"whatif {mode} {i}")
                 rows = copy_rows(owner, dev.pk, readings_json(clock.take(BIG), BIG))
                 started = time.perf_counter()
                 if mode == "staged":
@@ -762,8 +770,8 @@ def run(args: argparse.Namespace, report: dict) -> None:
         for label, key in (
             ("receive_batch", "breakdown_receive_ms"),
             ("process_batch task", "breakdown_task_ms"),
-            ("  parse_readings", "breakdown_parse_ms"),
-            ("  insert_readings", "breakdown_insert_fn_ms"),
+            ("  validate_items", "breakdown_parse_ms"),
+            ("  _insert_in_bulk", "breakdown_insert_fn_ms"),
             ("    of which INSERT", "breakdown_insert_select_ms"),
             ("  recompute_daily", "breakdown_rollups_ms"),
             ("rest of the request", "breakdown_rest_ms"),

@@ -52,6 +52,7 @@ django.setup()
 
 from _harness import err, positive, run_in_throwaway_database  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.db.models import F  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 from django.urls import include, path  # noqa: E402
@@ -67,8 +68,8 @@ from accounts.selectors import user_timezone  # noqa: E402
 from accounts.tokens import issue_tokens  # noqa: E402
 from health_metrics.api.serializers import SummaryQuerySerializer  # noqa: E402
 from health_metrics.api.views import ReadingViewSet  # noqa: E402
-from health_metrics.models import MetricType, Reading  # noqa: E402
-from health_metrics.services import recompute_daily_summaries  # noqa: E402
+from health_metrics.models import MetricType, Reading, SourceKind  # noqa: E402
+from health_metrics.services import create_data_source, recompute_daily_summaries  # noqa: E402
 
 HEART_RATE_ID = 2
 YEAR = 2025
@@ -91,7 +92,7 @@ BARE_FIELDS = (
     "utc_offset_minutes",
     "ended_at",
     "local_date",
-    "source",
+    "data_source_id",
     "client_id",
     "external_id",
     "notes",
@@ -112,10 +113,10 @@ COPY_COLUMNS = (
     "utc_offset_minutes",
     "ended_at",
     "local_date",
-    "source",
+    "data_source_id",
     "client_id",
     "external_id",
-    "daily_total_key",
+    "is_daily_total",
     "is_abnormal",
     "notes",
     "created_at",
@@ -135,13 +136,17 @@ GROUP BY 1 ORDER BY 1 DESC
 
 
 class BareReadingsView(APIView):
-    """The same 100 rows as the list, with the same authentication, and nothing else."""
+    """The same 100 rows as the list (each with its source's kind), with the same authentication, and nothing else."""
 
     authentication_classes = [JWTAuthentication]
     permission_classes = [IsAuthenticated]
 
     def get(self, request):  # noqa: ANN001, ANN201
-        rows = Reading.objects.filter(user=request.user).order_by("-recorded_at", "-id").values(*BARE_FIELDS)[:100]
+        rows = (
+            Reading.objects.filter(user=request.user)
+            .order_by("-recorded_at", "-id")
+            .values(*BARE_FIELDS, source=F("data_source__kind"))[:100]
+        )
         return Response(list(rows))
 
 
@@ -219,7 +224,7 @@ urlpatterns = [
 # --- Loading ------------------------------------------------------------------------------------
 
 
-def heart_rate_rows(user_id: uuid.UUID, rng: random.Random, now: datetime):
+def heart_rate_rows(user_id: uuid.UUID, source_id: uuid.UUID, rng: random.Random, now: datetime):
     """One reading a minute for a year: ~57/min at night, 70-90 by day, some workouts above 120."""
     tz = zoneinfo.ZoneInfo(USER_TZ)
     start = datetime(YEAR, 1, 1, tzinfo=tz).astimezone(UTC)
@@ -263,10 +268,10 @@ def heart_rate_rows(user_id: uuid.UUID, rng: random.Random, now: datetime):
             offset,
             None,
             local_date,
-            "device",
+            source_id,
             None,
             "",
-            None,
+            False,
             value < 50 or value > 120,
             "",
             now,
@@ -286,17 +291,23 @@ NOISE_TYPES = {  # type id: (low, high) of plausible everyday values, canonical 
 }
 
 
-def noise_rows(user_id: uuid.UUID, tz_name: str, count: int, rng: random.Random, now: datetime, types: dict):
+def noise_rows(
+    user_id: uuid.UUID, source_id: uuid.UUID, tz_name: str, count: int, rng: random.Random, now: datetime, types: dict
+):
     tz = zoneinfo.ZoneInfo(tz_name)
     start = datetime(YEAR, 1, 1, tzinfo=UTC).timestamp()
     span = 365 * 86400
     type_ids = list(NOISE_TYPES)
+    taken: set[tuple[int, datetime]] = set()  # one reading per source, type and moment
     for _ in range(count):
         type_id = rng.choice(type_ids)
         metric_type = types[type_id]
         low, high = NOISE_TYPES[type_id]
         value = round(rng.uniform(low, high), 1)
         at = datetime.fromtimestamp(start + rng.random() * span, tz=UTC).replace(microsecond=0)
+        while (type_id, at) in taken:
+            at += timedelta(seconds=1)
+        taken.add((type_id, at))
         local = at.astimezone(tz)
         yield (
             uuid.uuid4(),
@@ -311,10 +322,10 @@ def noise_rows(user_id: uuid.UUID, tz_name: str, count: int, rng: random.Random,
             int(local.utcoffset().total_seconds() // 60),
             None,
             local.date(),
-            "device",
+            source_id,
             None,
             "",
-            None,
+            False,
             not metric_type.is_normal(value),
             "",
             now,
@@ -373,6 +384,11 @@ def restore_indexes_and_foreign_keys(indexes: list[tuple[str, str]], foreign_key
             cursor.execute(f'ALTER TABLE health_metrics_reading ADD CONSTRAINT "{name}" {definition}')
 
 
+def watch(user: User) -> uuid.UUID:
+    """The data source (a device) the user's loaded readings come from."""
+    return create_data_source(user=user, kind=SourceKind.DEVICE, name="Bench watch").pk
+
+
 def make_user(email: str, tz_name: str) -> User:
     user = User.objects.create_user(email, "bench-password-123")
     user.profile.timezone = tz_name
@@ -393,11 +409,11 @@ def load(report: dict) -> tuple[User, list[User]]:
     progress = [0]
     started = time.perf_counter()
     indexes, foreign_keys = drop_secondary_indexes_and_foreign_keys()
-    loaded = copy_rows(heart_rate_rows(user.pk, rng, now), MINUTES, "heart rate", progress)
+    loaded = copy_rows(heart_rate_rows(user.pk, watch(user), rng, now), MINUTES, "heart rate", progress)
     hr_seconds = time.perf_counter() - started
     for other in others:
         loaded += copy_rows(
-            noise_rows(other.pk, other.profile.timezone, NOISE_PER_USER, rng, now, types),
+            noise_rows(other.pk, watch(other), other.profile.timezone, NOISE_PER_USER, rng, now, types),
             NOISE_PER_USER,
             f"noise {other.email}",
             progress,

@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api.views import AccessLogViewSet, CareTeamGrantViewSet
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
-from health_metrics.api.views import MetricTypeViewSet, ReadingViewSet, TargetViewSet
+from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
 from records.api.exports import ExportJobViewSet, ExportViewSet
 from records.api.views import PatientViewSet
@@ -24,6 +24,7 @@ router.register("health-metrics/alerts", HealthAlertViewSet, basename="health-al
 router.register("health-metrics/alert-rules", AlertRuleViewSet, basename="alert-rule")
 router.register("health-metrics/exports", ExportJobViewSet, basename="export-job")
 router.register("health-metrics/health-score", DailyHealthScoreViewSet, basename="health-score")
+router.register("health-metrics/sources", DataSourceViewSet, basename="data-source")
 router.register("health-metrics", ReadingViewSet, basename="reading")
 router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
 router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")

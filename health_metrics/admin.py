@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from accounts.admin import PatientDataAdmin
 from accounts.models import Scope
 
-from .models import AlertRule, DailyHealthScore, DailySummary, MetricType, Reading, Target
+from .models import AlertRule, DailyHealthScore, DailySummary, DataSource, MetricType, Reading, Target
 
 
 class HealthDataAdmin(PatientDataAdmin):
@@ -37,17 +37,26 @@ class MetricTypeAdmin(ReadOnlyAdmin):
 
 @admin.register(Reading)
 class ReadingAdmin(HealthDataAdmin, ReadOnlyAdmin):
-    list_display = ("recorded_at", "user", "metric_type", "display_value", "unit", "source", "is_abnormal")
-    list_filter = ("metric_type", "source", "is_abnormal", "recorded_at")
+    list_display = ("recorded_at", "user", "metric_type", "display_value", "unit", "data_source", "is_abnormal")
+    list_filter = ("metric_type", "data_source__kind", "is_abnormal", "recorded_at")
     search_fields = ("user__email",)
-    list_select_related = ("user", "metric_type")
-    raw_id_fields = ("user",)
+    list_select_related = ("user", "metric_type", "data_source")
+    raw_id_fields = ("user", "data_source")
     date_hierarchy = "recorded_at"
     show_full_result_count = False  # the table is large; no second COUNT(*) per page
 
     @admin.display(description="unit")
     def unit(self, reading: Reading) -> str:
         return reading.metric_type.unit
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(HealthDataAdmin, ReadOnlyAdmin):
+    list_display = ("name", "user", "kind", "priority", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("user__email", "name")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
 
 
 @admin.register(DailySummary)

@@ -1,5 +1,9 @@
-"""Ninety days of realistic readings for the demo patients, stored through the bulk path the API uses, and their
+"""Ninety days of realistic readings for the demo patients, stored through the one ingest path, and their
 daily health scores.
+
+Heart rate, steps and sleep come from each patient's demo watch (a device data source); the rest are
+manual entries. Yesterday also has a steps total typed in by hand, lower than the watch's: the day
+shows the watch's total (a device outranks manual entry), never the sum of both.
 
 Deterministic client ids make it safe to run twice: a second run stores no reading twice and rewrites the same scores.
 """
@@ -17,13 +21,22 @@ from django.utils import timezone
 from accounts.models import Role, User
 
 from .alerts import LOOKBACK_DAYS, check_anomalies
-from .models import HealthAlert, Reading
+from .ingest import ingest_readings, record_readings
+from .models import DataSource, HealthAlert, Reading, SourceKind
 from .scoring import compute_health_score
-from .services import record_readings
+from .services import create_data_source
 
 DEMO_DAYS = 90
 CHUNK = 1000
 NAMESPACE = uuid.UUID("6f1d2c3e-7a49-4b8e-9d0c-2e5a1b7c9f00")
+DEMO_WATCH = "Demo watch"
+FROM_WATCH = ("heart_rate", "steps", "sleep_duration")
+
+
+def demo_watch(user: User) -> DataSource:
+    """The patient's demo watch: a device data source (made once; health_metrics knows no device model)."""
+    watch = DataSource.objects.filter(user=user, kind=SourceKind.DEVICE, name=DEMO_WATCH).first()
+    return watch or create_data_source(user=user, kind=SourceKind.DEVICE, name=DEMO_WATCH)
 
 
 def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
@@ -37,16 +50,19 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
     resting = 62 if "Hypertension" in user.profile.conditions else 57
     items: list[dict] = []
 
-    def add(metric_type: str, when: datetime, **values) -> None:
+    def add(metric_type: str, when: datetime, source: str | None = None, **values) -> None:
         if when > now:
             return
-        key = f"{user.email}|{metric_type}|{when.isoformat()}"
+        source = source or (SourceKind.DEVICE if metric_type in FROM_WATCH else SourceKind.MANUAL)
+        key = f"{user.email}|{metric_type}|{when.isoformat()}" + (
+            "|manual" if source != SourceKind.DEVICE and metric_type in FROM_WATCH else ""
+        )
         items.append(
             {
                 "metric_type": metric_type,
                 "recorded_at": when.isoformat(),
                 "client_id": str(uuid.uuid5(NAMESPACE, key)),
-                "source": "device" if metric_type in ("heart_rate", "steps", "sleep_duration") else "manual",
+                "source": source,
                 **values,
             }
         )
@@ -73,7 +89,10 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
         )
         weight += rng.gauss(0.01, 0.15)  # a slow drift
         add("body_weight", morning + timedelta(minutes=5), value=round(weight, 1), unit="kg")
-        add("steps", midnight + timedelta(hours=21), value=max(0, round(rng.gauss(7500, 2500))))
+        steps = max(0, round(rng.gauss(7500, 2500)))
+        add("steps", midnight + timedelta(hours=21), value=steps)
+        if offset == 1:  # typed in by hand too, from memory: the watch's total wins the day
+            add("steps", midnight + timedelta(hours=20), source=SourceKind.MANUAL, value=round(steps * 0.8, -2))
         asleep = midnight - timedelta(hours=rng.uniform(0.5, 2))
         awake = midnight + timedelta(hours=rng.uniform(6, 7.5))
         hours = round((awake - asleep).total_seconds() / 3600, 2)
@@ -96,10 +115,17 @@ def seed_demo_readings(*, stdout, days: int = DEMO_DAYS) -> None:
     )
     now = timezone.now()
     for patient in patients:
+        watch = demo_watch(patient)
         items = _readings_for(patient, days=days, now=now)
         created = 0
         for start in range(0, len(items), CHUNK):
-            outcome = record_readings(user=patient, items=items[start : start + CHUNK])
+            chunk = items[start : start + CHUNK]
+            from_watch = [item for item in chunk if item["source"] == SourceKind.DEVICE]
+            outcome = ingest_readings(data_source=watch, items=from_watch)
+            created += outcome.count("created") + outcome.count("replaced")
+            outcome = record_readings(
+                user=patient, items=[item for item in chunk if item["source"] != SourceKind.DEVICE]
+            )
             created += outcome.count("created") + outcome.count("replaced")
             done = min(start + CHUNK, len(items))
             bar = "#" * (30 * done // len(items))

@@ -92,17 +92,67 @@ class MetricType(models.Model):
         return within_warning_limits(value, secondary, self.warn_low, self.warn_high, self.secondary_warn_high)
 
 
-class Source(models.TextChoices):
+class SourceKind(models.TextChoices):
     MANUAL = "manual", "Manual entry"
     DEVICE = "device", "Device"
-    INTEGRATION = "integration", "Integration"
+    INTEGRATION = "integration", "Wearable connection"
     IMPORT = "import", "Import"
+
+
+# Higher wins when several sources report a daily total for the same type and day.
+DEFAULT_PRIORITY = {
+    SourceKind.DEVICE: 40,
+    SourceKind.INTEGRATION: 30,
+    SourceKind.IMPORT: 20,
+    SourceKind.MANUAL: 10,
+}
 
 
 class PatientDataQuerySet(PatientOwnedQuerySet):
     """A patient's health data (`user`), under the access rule's metrics scope."""
 
     access_scope = Scope.METRICS
+
+
+class DataSource(TimeStampedModel):
+    """Where a patient's readings come from: their manual entries, a device, a wearable connection, an import.
+
+    Devices and connections point at their own source (this app knows no sender). The sources the app
+    itself sends for (`is_app_default`) are one per user and kind, made when first needed. When several
+    sources report a daily total for the same type and day, the day takes the highest `priority` (ties:
+    the source made first), never a sum.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_sources", db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    name = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(help_text="Higher wins for daily totals.")
+    is_app_default = models.BooleanField(
+        default=False, help_text="The user's own source of this kind for readings the app sends."
+    )
+
+    objects = PatientDataQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(kind=SourceKind.MANUAL), name="datasource_one_manual_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "kind"], condition=Q(is_app_default=True), name="datasource_one_app_default_per_kind"
+            ),
+        ]
+        indexes = [
+            # A user's sources in priority order (the sources list, the app's source lookup by kind).
+            models.Index(fields=["user", "-priority", "created_at"], name="datasource_user_priority_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
 
 
 class Reading(models.Model):
@@ -124,15 +174,13 @@ class Reading(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # The local calendar day the reading belongs to (its own local time; intervals: where they end).
     local_date = models.DateField()
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
-    device = models.ForeignKey(
-        "iot_devices.Device", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
-    )
+    # No single-column index: the unique constraints below start with it.
+    data_source = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="readings", db_index=False)
     client_id = models.UUIDField(null=True, blank=True, help_text="Client-made id; retries store nothing twice.")
     external_id = models.CharField(max_length=255, blank=True)
-    # Sum types only: a point reading is the day's running total from its source; a later
-    # delivery replaces it instead of adding to it (one row per user, type, source and day).
-    daily_total_key = models.CharField(max_length=48, null=True, blank=True, editable=False)
+    # Sum types only: a point reading is the day's running total from its data source; a later
+    # delivery replaces it instead of adding to it (one row per source, type and local day).
+    is_daily_total = models.BooleanField(default=False, editable=False)
     is_abnormal = models.BooleanField(default=False)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,13 +195,14 @@ class Reading(models.Model):
                 fields=["user", "client_id"], condition=Q(client_id__isnull=False), name="reading_unique_client_id"
             ),
             models.UniqueConstraint(
-                fields=["device", "metric_type", "recorded_at"],
-                condition=Q(device__isnull=False),
-                name="reading_one_per_device_type_time",
+                fields=["data_source", "metric_type", "recorded_at"], name="reading_one_per_source_type_time"
             ),
             models.UniqueConstraint(
-                fields=["user", "metric_type", "daily_total_key"],
-                condition=Q(daily_total_key__isnull=False),
+                fields=["data_source", "external_id"], condition=~Q(external_id=""), name="reading_unique_external_id"
+            ),
+            models.UniqueConstraint(
+                fields=["data_source", "metric_type", "local_date"],
+                condition=Q(is_daily_total=True),
                 name="reading_one_daily_total_per_source",
             ),
             models.CheckConstraint(
@@ -212,11 +261,16 @@ class SummaryFigures(models.Model):
 
 
 class DailySummary(SummaryFigures):
-    """Per (user, type, local day): count, min, max, mean, median, sum; kept current by Celery."""
+    """Per (user, type, local day): count, min, max, mean, median, sum; kept current by Celery.
+
+    Sum types hold the day's merged value: the highest-priority source's readings, never a sum across sources.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     metric_type = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
     local_date = models.DateField()
+    # Every source's readings of the day; the figures of a sum type come from one source only.
+    reading_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PatientDataQuerySet.as_manager()

@@ -5,7 +5,8 @@ Each part scores 0-100 from that day's readings (the patient's local calendar, `
 - vitals in range (35): the share of the day's readings of types that have a normal range (warning
   thresholds) that fall within it. The patient's own active threshold rule overrides the default rule,
   which overrides the catalog.
-- activity (25): the day's steps against the steps target in force that day (8,000 without one),
+- activity (25): the day's steps (the highest-priority source's total, never a sum across sources)
+  against the steps target in force that day (8,000 without one),
   capped at 100.
 - sleep (25): duration of the sleep that ended that day (7-9 h full marks, falling linearly to 0 at
   4 h and at 12 h), 70 %, and regularity, 30 %: the spread (circular standard deviation) of wake
@@ -51,6 +52,7 @@ from .models import (
     TargetKind,
     within_warning_limits,
 )
+from .selectors import merged
 
 DEFAULT_STEPS_GOAL = 8000
 SLEEP_FULL_HOURS = (7.0, 9.0)
@@ -279,7 +281,7 @@ def day_parts(*, user: User, local_date: date) -> list[Part]:
     steps, sleep, resting = (catalog.resolve(code) for code in ("steps", "sleep_duration", "resting_heart_rate"))
     window_start = local_date - timedelta(days=SLEEP_WINDOW_NIGHTS - 1)
     readings = list(
-        Reading.objects.filter(user=user, local_date__gte=window_start, local_date__lte=local_date)
+        merged(Reading.objects.filter(user=user, local_date__gte=window_start, local_date__lte=local_date))
         .filter(Q(local_date=local_date) | Q(metric_type=sleep))
         .order_by()
     )

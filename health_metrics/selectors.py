@@ -46,6 +46,29 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
+@functools.cache
+def sum_type_ids() -> frozenset[int]:
+    """The types whose readings add up over a day (steps, energy, ...), from the catalog file (ids are stable)."""
+    return frozenset(row["id"] for row in catalog_rows() if row["aggregation"] == Aggregation.SUM)
+
+
+def merged(readings: QuerySet) -> QuerySet:
+    """The readings as the daily-totals rule counts them: of a sum type, each local day's readings come
+    from one source only, the highest-priority one with readings that day (ties: the source made first).
+
+    Other types keep every reading. A correlated subquery per sum-type row, one probe of the
+    (user, type, local_date) index; rows of other types never run it.
+    """
+    winner = (
+        Reading.objects.filter(
+            user_id=OuterRef("user_id"), metric_type_id=OuterRef("metric_type_id"), local_date=OuterRef("local_date")
+        )
+        .order_by("-data_source__priority", "data_source__created_at", "data_source_id")
+        .values("data_source_id")[:1]
+    )
+    return readings.filter(~Q(metric_type_id__in=sum_type_ids()) | Q(data_source_id=Subquery(winner)))
+
+
 def _is_postgres(queryset: QuerySet) -> bool:
     return connections[queryset.db].vendor == "postgresql"
 
@@ -154,6 +177,8 @@ def trends(*, patient, metric_type: MetricType, days: int, now: datetime | None 
     now = now or timezone.now()
     current_start, previous_start = now - timedelta(days=days), now - timedelta(days=2 * days)
     readings = Reading.objects.filter(user=patient, metric_type=metric_type, recorded_at__gt=previous_start)
+    if metric_type.id in sum_type_ids():
+        readings = merged(readings)
     means = readings.aggregate(
         current_mean=Avg("value", filter=Q(recorded_at__gt=current_start)),
         current_count=Count("id", filter=Q(recorded_at__gt=current_start)),
@@ -186,7 +211,7 @@ def stats(*, patient, days: int, now: datetime | None = None) -> list[dict[str, 
     """Per metric type over the last `days` days: count, latest, mean, min, max, share in range, direction."""
     now = now or timezone.now()
     since, half = now - timedelta(days=days), now - timedelta(days=days / 2)
-    readings = Reading.objects.filter(user=patient, recorded_at__gt=since)
+    readings = merged(Reading.objects.filter(user=patient, recorded_at__gt=since))
     rows = list(
         readings.order_by()
         .values("metric_type")
@@ -234,8 +259,8 @@ def stats(*, patient, days: int, now: datetime | None = None) -> list[dict[str, 
 def targets_progress(targets: list[Target]) -> dict[Any, dict[str, Any]]:
     """Progress of each target, in a constant number of queries.
 
-    The current value is today's total (the owner's local day) for sum types, else the
-    latest reading.
+    The current value is today's total (the owner's local day, from its highest-priority source:
+    never a sum across sources) for sum types, else the latest reading.
     """
     if not targets:
         return {}
@@ -250,7 +275,7 @@ def targets_progress(targets: list[Target]) -> dict[Any, dict[str, Any]]:
         for t in sum_types:
             day_filter |= Q(user_id=t.user_id, metric_type_id=t.metric_type_id, local_date=today[t.user_id])
         for row in (
-            Reading.objects.filter(day_filter)
+            merged(Reading.objects.filter(day_filter))
             .order_by()
             .values("user_id", "metric_type_id")
             .annotate(total=Sum("value"))

@@ -1,21 +1,21 @@
-"""Writes for health metrics: recording readings (one, bulk, edits, deletes), rollups, targets."""
+"""Writes for health metrics: data sources, reading edits and deletes, rollups, targets.
+
+New readings come in through the one ingest path, `health_metrics.ingest`.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -24,324 +24,68 @@ from config.errors import field_error
 
 from .catalog import get_catalog
 from .models import (
+    DEFAULT_PRIORITY,
     DailySummary,
+    DataSource,
     MetricType,
     Period,
     PeriodSummary,
     Reading,
-    Source,
+    SourceKind,
     SummaryFigures,
     Target,
     TargetKind,
 )
-from .selectors import PERIODS, bucket_stats, period_end
+from .selectors import PERIODS, bucket_stats, merged, period_end, sum_type_ids
 from .units import UnknownUnit, conversion
-from .validation import ReadingError, ValidReading, parse_reading
+from .validation import ReadingError, parse_reading
 
 # A lost recompute task leaves its marks until they expire; the nightly reconciliation
 # covers those days either way.
 ROLLUP_PENDING_TTL = 300
 
-# --- Recording readings -------------------------------------------------------------
+# --- Data sources ---------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class ItemResult:
-    """What happened to one reading of a batch."""
-
-    index: int
-    status: str  # created | replaced | duplicate | superseded | error
-    id: uuid.UUID | None = None
-    error: dict[str, str] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "status": self.status, "id": self.id, "error": self.error}
+def create_data_source(*, user: User, kind: str, name: str, priority: int | None = None) -> DataSource:
+    """A new origin of readings (a device, a connection, an import), at its kind's default priority."""
+    return DataSource.objects.create(
+        user=user, kind=kind, name=name, priority=DEFAULT_PRIORITY[kind] if priority is None else priority
+    )
 
 
-@dataclass
-class RecordOutcome:
-    results: list[ItemResult]
-    readings: dict[int, Reading] = field(default_factory=dict)  # by index, for created / replaced
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-
-_REPLACED_FIELDS = [
-    "value",
-    "secondary_value",
-    "original_value",
-    "original_secondary_value",
-    "original_unit",
-    "recorded_at",
-    "utc_offset_minutes",
-    "client_id",
-    "external_id",
-    "notes",
-    "is_abnormal",
-    "updated_at",
-]
+def app_data_source(*, user: User, kind: str = SourceKind.MANUAL) -> DataSource:
+    """The user's own source of this kind for readings the app sends (their manual entries, ...), made once."""
+    source = DataSource.objects.filter(user=user, kind=kind, is_app_default=True).first()
+    if source is not None:
+        return source
+    try:
+        with transaction.atomic():
+            return DataSource.objects.create(
+                user=user, kind=kind, is_app_default=True, name=SourceKind(kind).label, priority=DEFAULT_PRIORITY[kind]
+            )
+    except IntegrityError:  # made concurrently
+        return DataSource.objects.get(user=user, kind=kind, is_app_default=True)
 
 
 @transaction.atomic
-def record_readings(
-    *,
-    user: User,
-    items: Sequence[Mapping[str, Any]],
-    default_source: str = Source.MANUAL,
-    now: datetime | None = None,
-    device: Any = None,
-) -> RecordOutcome:
-    """Validate and store readings; valid ones are stored even when others fail.
-
-    Idempotent: a `client_id` already stored (or repeated in the batch) is a `duplicate` and
-    stores nothing. For sum types, a point reading is its source's running total for the
-    local day: a later one replaces the stored one (`replaced`), an older one changes
-    nothing (`superseded`). From a `device`, one reading per (type, recorded_at): a repeat
-    is a `duplicate`. Daily rollups of the touched days are recomputed after commit.
-    """
-    now = now or timezone.now()
-    valid, results = parse_readings(user=user, items=items, default_source=default_source, now=now)
-    return store_readings(user=user, valid=valid, results=results, now=now, device=device)
-
-
-def parse_readings(
-    *, user: User, items: Sequence[Mapping[str, Any]], default_source: str, now: datetime
-) -> tuple[list[tuple[int, ValidReading]], list[ItemResult | None]]:
-    """Run every item through the one validation path; answer the valid ones and the errors by index."""
-    catalog, tz = get_catalog(), user_timezone(user)
-    results: list[ItemResult | None] = [None] * len(items)
-    valid: list[tuple[int, ValidReading]] = []
-    for index, item in enumerate(items):
-        try:
-            valid.append((index, parse_reading(item, catalog=catalog, tz=tz, now=now, default_source=default_source)))
-        except ReadingError as exc:
-            results[index] = ItemResult(
-                index, "error", error={"attr": exc.attr, "code": exc.code, "detail": exc.detail}
-            )
-    return valid, results
-
-
-def store_readings(
-    *,
-    user: User,
-    valid: list[tuple[int, ValidReading]],
-    results: list[ItemResult | None],
-    now: datetime,
-    device: Any = None,
-) -> RecordOutcome:
-    """Store validated readings with per-item results (see record_readings)."""
-    client_ids = [v.client_id for _, v in valid if v.client_id is not None]
-    known_ids = (
-        dict(Reading.objects.filter(user=user, client_id__in=client_ids).values_list("client_id", "id"))
-        if client_ids
-        else {}
-    )
-    total_keys = {v.daily_total_key for _, v in valid if v.daily_total_key}
-    totals: dict[tuple[int, str], Reading] = {
-        (r.metric_type_id, r.daily_total_key): r
-        for r in (Reading.objects.filter(user=user, daily_total_key__in=total_keys) if total_keys else [])
-    }
-
-    device_seen: dict[tuple[int, datetime], uuid.UUID] = {}
-    if device is not None and valid:
-        moments = [v.recorded_at for _, v in valid]
-        stored = Reading.objects.filter(device=device, recorded_at__gte=min(moments), recorded_at__lte=max(moments))
-        device_seen = {(t, at): pk for t, at, pk in stored.values_list("metric_type_id", "recorded_at", "id")}
-
-    outcome = RecordOutcome(results=[])
-    to_create: dict[uuid.UUID, Reading] = {}
-    to_update: dict[uuid.UUID, Reading] = {}
-    touched: set[tuple[int, date]] = set()
-    for index, reading_in in valid:
-        if reading_in.client_id is not None and reading_in.client_id in known_ids:
-            results[index] = ItemResult(index, "duplicate", id=known_ids[reading_in.client_id])
-            continue
-        device_key = (reading_in.metric_type.id, reading_in.recorded_at)
-        if device is not None and device_key in device_seen:
-            results[index] = ItemResult(index, "duplicate", id=device_seen[device_key])
-            continue
-        key = reading_in.daily_total_key
-        current = totals.get((reading_in.metric_type.id, key)) if key else None
-        if current is not None:
-            if current.recorded_at > reading_in.recorded_at:
-                results[index] = ItemResult(index, "superseded", id=current.id)
-                continue
-            for name in _REPLACED_FIELDS[:-1]:
-                setattr(current, name, getattr(reading_in, name))
-            current.updated_at = now
-            (to_create if current.id in to_create else to_update)[current.id] = current
-            reading, status = current, "replaced"
-        else:
-            reading = Reading(id=uuid.uuid4(), user=user, device=device, **reading_in.model_fields())
-            to_create[reading.id] = reading
-            if key:
-                totals[(reading_in.metric_type.id, key)] = reading
-            status = "created"
-        if reading_in.client_id is not None:
-            known_ids[reading_in.client_id] = reading.id
-        if device is not None:
-            device_seen[device_key] = reading.id
-        results[index] = ItemResult(index, status, id=reading.id)
-        outcome.readings[index] = reading
-        touched.add((reading.metric_type_id, reading.local_date))
-
-    try:
-        with transaction.atomic():
-            Reading.objects.bulk_create(to_create.values(), batch_size=1000)
-    except IntegrityError:
-        # A concurrent request stored one of these client ids first: go one by one.
-        for reading in to_create.values():
-            try:
-                with transaction.atomic():
-                    reading.save(force_insert=True)
-            except IntegrityError:
-                if reading.client_id is not None:
-                    same = Q(client_id=reading.client_id)
-                elif reading.daily_total_key is not None:
-                    same = Q(metric_type_id=reading.metric_type_id, daily_total_key=reading.daily_total_key)
-                else:
-                    same = Q(
-                        device=reading.device, metric_type_id=reading.metric_type_id, recorded_at=reading.recorded_at
-                    )
-                existing = Reading.objects.filter(same, user=user).values_list("id", flat=True)
-                for result in results:
-                    if result is not None and result.id == reading.id:
-                        result.status, result.id = "duplicate", existing.first()
-    if to_update:
-        Reading.objects.bulk_update(to_update.values(), _REPLACED_FIELDS)
-    enqueue_rollups(user=user, days=touched)
-    outcome.results = [r for r in results if r is not None]
-    return outcome
-
-
-# What the readings COPY writes, in order, with each column's PostgreSQL type: COPY runs in the binary
-# format, which spares formatting every value as text (bench/ingest.py uses the columns too).
-COPY_COLUMN_TYPES = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("metric_type_id", "int2"),
-    ("value", "float8"),
-    ("secondary_value", "float8"),
-    ("original_value", "float8"),
-    ("original_secondary_value", "float8"),
-    ("original_unit", "varchar"),
-    ("recorded_at", "timestamptz"),
-    ("utc_offset_minutes", "int2"),
-    ("ended_at", "timestamptz"),
-    ("local_date", "date"),
-    ("source", "varchar"),
-    ("device_id", "uuid"),
-    ("client_id", "uuid"),
-    ("external_id", "varchar"),
-    ("daily_total_key", "varchar"),
-    ("is_abnormal", "bool"),
-    ("notes", "text"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
-)
-COPY_COLUMNS = tuple(name for name, _ in COPY_COLUMN_TYPES)
-_COPY_TYPES = [pg_type for _, pg_type in COPY_COLUMN_TYPES]
-
-
-def copy_row(v: ValidReading, *, user_id: Any, device_id: Any, now: datetime) -> tuple:
-    """A validated reading as the COPY writes it, in COPY_COLUMNS order (plain readings: no daily total key)."""
-    return (
-        uuid.uuid4(),
-        user_id,
-        v.metric_type.id,
-        v.value,
-        v.secondary_value,
-        v.original_value,
-        v.original_secondary_value,
-        v.original_unit,
-        v.recorded_at,
-        v.utc_offset_minutes,
-        v.ended_at,
-        v.local_date,
-        v.source,
-        device_id,
-        v.client_id,
-        v.external_id,
-        None,
-        v.is_abnormal,
-        v.notes,
-        now,
-        now,
-    )
-
-
-def insert_readings_skipping_duplicates(*, user: User, valid: list[ValidReading], device: Any = None) -> int:
-    """Bulk-insert readings that have no replace semantics, skipping any that already exist.
-
-    On PostgreSQL: COPY straight into the table inside a savepoint; if any row is already
-    stored (a unique violation), roll that back, COPY into a temporary staging table and
-    INSERT … ON CONFLICT DO NOTHING, which skips repeats against stored rows and within
-    the batch alike (device, type and time; client id). Elsewhere: bulk_create with ignore_conflicts. Answers how
-    many were stored; rollups of the touched days are enqueued on commit.
-    """
-    if not valid:
-        return 0
-    if connection.vendor != "postgresql":
-        before = Reading.objects.filter(user=user).count()
-        now = timezone.now()
-        Reading.objects.bulk_create(
-            (
-                Reading(id=uuid.uuid4(), user=user, device=device, created_at=now, updated_at=now, **v.model_fields())
-                for v in valid
-            ),
-            batch_size=1000,
-            ignore_conflicts=True,
+def update_data_source(*, data_source: DataSource, name: str | None = None, priority: int | None = None) -> DataSource:
+    """Rename a source or change its priority; a new priority re-decides its days' totals (rollups on commit)."""
+    old_priority = data_source.priority
+    if name is not None:
+        data_source.name = name
+    if priority is not None:
+        data_source.priority = priority
+    data_source.save()
+    if data_source.priority != old_priority:
+        days = (
+            Reading.objects.filter(data_source=data_source, metric_type_id__in=sum_type_ids())
+            .values_list("metric_type_id", "local_date")
+            .distinct()
+            .order_by()
         )
-        enqueue_rollups(user=user, days={(v.metric_type.id, v.local_date) for v in valid})
-        return Reading.objects.filter(user=user).count() - before
-    now = timezone.now()
-    columns = ", ".join(COPY_COLUMNS)
-    device_id = device.pk if device is not None else None
-    rows = [copy_row(v, user_id=user.pk, device_id=device_id, now=now) for v in valid]
-    with connection.cursor() as cursor:
-        # First delivery, nothing stored yet (the usual case): COPY straight into the table.
-        savepoint = transaction.savepoint()
-        try:
-            with cursor.cursor.copy(f"COPY health_metrics_reading ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.UniqueViolation:
-            transaction.savepoint_rollback(savepoint)
-        else:
-            transaction.savepoint_commit(savepoint)
-            enqueue_rollups(user=user, days={(v.metric_type.id, v.local_date) for v in valid})
-            return len(rows)
-        # Some are stored already (a re-run, an overlap): stage them and skip the conflicts.
-        cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS reading_stage "
-            "(LIKE health_metrics_reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(f"COPY reading_stage ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO health_metrics_reading ({columns}) SELECT {columns} FROM reading_stage "
-            "ON CONFLICT DO NOTHING RETURNING metric_type_id, local_date"
-        )
-        stored = cursor.fetchall()
-        cursor.execute("TRUNCATE reading_stage")
-    enqueue_rollups(user=user, days=set(stored))
-    return len(stored)
-
-
-def record_reading(*, user: User, data: Mapping[str, Any], source: str = Source.MANUAL) -> tuple[Reading, bool]:
-    """One reading; returns it and whether anything was stored (a retried client_id stores nothing)."""
-    outcome = record_readings(user=user, items=[data], default_source=source)
-    result = outcome.results[0]
-    if result.status == "error":
-        raise ValidationError(
-            {result.error["attr"]: ValidationError(result.error["detail"], code=result.error["code"])}
-        )
-    reading = outcome.readings.get(0) or Reading.objects.get(pk=result.id)
-    return reading, result.status in ("created", "replaced")
+        enqueue_rollups(user_id=data_source.user_id, days=set(days))
+    return data_source
 
 
 def _in_own_offset(moment: datetime, minutes: int) -> datetime:
@@ -358,7 +102,6 @@ def update_reading(*, reading: Reading, data: Mapping[str, Any]) -> Reading:
         "recorded_at": _in_own_offset(reading.recorded_at, reading.utc_offset_minutes),
         "ended_at": _in_own_offset(reading.ended_at, reading.utc_offset_minutes) if reading.ended_at else None,
         "notes": reading.notes,
-        "source": reading.source,
         "client_id": reading.client_id,
         "external_id": reading.external_id,
     }
@@ -386,10 +129,12 @@ def update_reading(*, reading: Reading, data: Mapping[str, Any]) -> Reading:
             reading.save()
     except IntegrityError:
         raise field_error(
-            "recorded_at", "Another daily total from this source exists for that day.", code="unique"
+            "recorded_at",
+            "This source already has a reading of this type at that time (or, for a daily total, that day).",
+            code="unique",
         ) from None
     enqueue_rollups(
-        user=reading.user, days={(reading.metric_type_id, old_day), (reading.metric_type_id, reading.local_date)}
+        user_id=reading.user_id, days={(reading.metric_type_id, old_day), (reading.metric_type_id, reading.local_date)}
     )
     return reading
 
@@ -397,9 +142,9 @@ def update_reading(*, reading: Reading, data: Mapping[str, Any]) -> Reading:
 @transaction.atomic
 def delete_reading(*, reading: Reading) -> None:
     day = (reading.metric_type_id, reading.local_date)
-    user = reading.user
+    user_id = reading.user_id
     reading.delete()
-    enqueue_rollups(user=user, days={day})
+    enqueue_rollups(user_id=user_id, days={day})
 
 
 # --- Daily rollups --------------------------------------------------------------------
@@ -409,7 +154,7 @@ def _pending_key(user_id: Any, type_id: int, day: str) -> str:
     return f"rollup-pending:{user_id}:{type_id}:{day}"
 
 
-def enqueue_rollups(*, user: User, days: Iterable[tuple[int, date]]) -> None:
+def enqueue_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> None:
     """Recompute the touched days' rollups shortly after the write has committed.
 
     Coalesced: a (user, type, day) already waiting for its recompute is not queued again,
@@ -426,10 +171,10 @@ def enqueue_rollups(*, user: User, days: Iterable[tuple[int, date]]) -> None:
         fresh = [
             [type_id, day]
             for type_id, day in pairs
-            if cache.add(_pending_key(user.pk, type_id, day), 1, timeout=ROLLUP_PENDING_TTL)
+            if cache.add(_pending_key(user_id, type_id, day), 1, timeout=ROLLUP_PENDING_TTL)
         ]
         if fresh:
-            recompute_daily_summaries_task.apply_async((str(user.pk), fresh), countdown=settings.ROLLUP_DELAY_SECONDS)
+            recompute_daily_summaries_task.apply_async((str(user_id), fresh), countdown=settings.ROLLUP_DELAY_SECONDS)
 
     transaction.on_commit(enqueue, robust=True)
 
@@ -441,27 +186,46 @@ def clear_pending_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> 
 def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]]) -> int:
     """Rebuild the rollups of the given (type, local day) pairs, and of their weeks and months, from raw readings.
 
-    Idempotent: the result depends only on the readings. Days (and periods) left without
-    readings lose their rollup. Returns how many daily rollups now exist for those days.
+    Sum types are merged, never summed across sources: a day's figures come from the readings of
+    its highest-priority source (ties: the source made first), and weeks and months from those
+    merged days. `reading_count` keeps every source's readings of the day (the list's count).
+    Idempotent: the result depends only on the readings and the sources' priorities. Days (and
+    periods) left without readings lose their rollup. Returns how many daily rollups now exist.
     """
     by_type: dict[int, set[date]] = defaultdict(set)
     for type_id, day in days:
         by_type[type_id].add(day)
     written = 0
     for type_id, dates in by_type.items():
-        readings = Reading.objects.filter(user_id=user_id, metric_type_id=type_id)
+        every = Reading.objects.filter(user_id=user_id, metric_type_id=type_id)
+        is_total = type_id in sum_type_ids()
+        readings = merged(every) if is_total else every  # totals: each day from its highest-priority source
         rows = bucket_stats(readings.filter(local_date__in=dates), "local_date")
+        if is_total:
+            counts = dict(
+                every.filter(local_date__in=dates)
+                .order_by()
+                .values("local_date")
+                .annotate(n=Count("*"))
+                .values_list("local_date", "n")
+            )
+        else:
+            counts = {row["bucket"]: row["count"] for row in rows}
         with transaction.atomic():
             DailySummary.objects.bulk_create(
                 [
                     DailySummary(
-                        user_id=user_id, metric_type_id=type_id, local_date=row["bucket"], **_summary_fields(row)
+                        user_id=user_id,
+                        metric_type_id=type_id,
+                        local_date=row["bucket"],
+                        reading_count=counts[row["bucket"]],
+                        **_summary_fields(row),
                     )
                     for row in rows
                 ],
                 update_conflicts=True,
                 unique_fields=["user", "metric_type", "local_date"],
-                update_fields=[*SummaryFigures.FIGURES, "updated_at"],
+                update_fields=[*SummaryFigures.FIGURES, "reading_count", "updated_at"],
             )
             DailySummary.objects.filter(user_id=user_id, metric_type_id=type_id, local_date__in=dates).exclude(
                 local_date__in=[row["bucket"] for row in rows]

@@ -20,11 +20,11 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from .catalog import Catalog
-from .models import Aggregation, MetricType, Source
+from .models import Aggregation, MetricType, SourceKind
 from .units import UnknownUnit, conversion
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-SOURCES = frozenset(Source.values)  # Source.values builds a new list on every access
+SOURCES = frozenset(SourceKind.values)  # SourceKind.values builds a new list on every access
 EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
 # Every string of a reading that is stored or looked up: PostgreSQL text cannot hold U+0000.
@@ -58,15 +58,14 @@ class ValidReading:
     is_abnormal: bool
 
     @property
-    def daily_total_key(self) -> str | None:
-        """Sum types' point readings are running daily totals: one per source and local day."""
-        if self.metric_type.aggregation != Aggregation.SUM or self.ended_at is not None:
-            return None
-        return f"{self.source}:{self.local_date.isoformat()}"
+    def is_daily_total(self) -> bool:
+        """Sum types' point readings are running daily totals: one per data source and local day."""
+        return self.metric_type.aggregation == Aggregation.SUM and self.ended_at is None
 
     def model_fields(self) -> dict[str, Any]:
-        fields = {name: getattr(self, name) for name in self.__slots__}
-        fields["daily_total_key"] = self.daily_total_key
+        """The Reading fields (the kind asked for, `source`, is the data source's business, not the row's)."""
+        fields = {name: getattr(self, name) for name in self.__slots__ if name != "source"}
+        fields["is_daily_total"] = self.is_daily_total
         return fields
 
 
@@ -136,7 +135,7 @@ def parse_reading(
     catalog: Catalog,
     tz: zoneinfo.ZoneInfo,
     now: datetime,
-    default_source: str = Source.MANUAL,
+    default_source: str = SourceKind.MANUAL,
     metric_type: MetricType | None = None,
 ) -> ValidReading:
     """Validate and convert one reading. Raises ReadingError naming the first problem."""
@@ -207,7 +206,7 @@ def parse_reading(
 
     source = data.get("source") or default_source
     if source not in SOURCES:
-        raise ReadingError("source", "invalid_choice", f"Valid sources: {', '.join(Source.values)}.")
+        raise ReadingError("source", "invalid_choice", f"Valid sources: {', '.join(SourceKind.values)}.")
     client_id = data.get("client_id")
     if client_id is not None and client_id != "":
         try:

@@ -61,6 +61,8 @@ class Device(TimeStampedModel):
     battery_level = models.PositiveSmallIntegerField(null=True, blank=True)
     signal_strength = models.SmallIntegerField(null=True, blank=True, help_text="dBm.")
     configuration = models.JSONField(default=dict, blank=True)
+    # Where its readings are kept (made with the device); the readings stay with it if the device is deleted.
+    data_source = models.OneToOneField("health_metrics.DataSource", on_delete=models.CASCADE, related_name="device")
 
     objects = OwnedQuerySet.as_manager()
 

@@ -17,8 +17,9 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from config.errors import ConflictError, field_error
-from health_metrics.models import Source
-from health_metrics.services import insert_readings_skipping_duplicates, parse_readings, store_readings
+from health_metrics.ingest import ingest_readings
+from health_metrics.models import SourceKind
+from health_metrics.services import create_data_source
 
 from .models import BatchStatus, Device, DeviceAlert, DeviceAlertKind, DeviceAPIKey, IngestBatch
 
@@ -33,8 +34,9 @@ class BatchTooLarge(Exception):
 
 @transaction.atomic
 def register_device(*, owner: User, **fields: Any) -> tuple[Device, str]:
-    """Create a device and its key; the key is returned here and never again."""
-    device = Device.objects.create(owner=owner, **fields)
+    """Create a device, its data source and its key; the key is returned here and never again."""
+    source = create_data_source(user=owner, kind=SourceKind.DEVICE, name=fields.get("name") or "Device")
+    device = Device.objects.create(owner=owner, data_source=source, **fields)
     _, key = DeviceAPIKey.objects.create_key(device=device, name=device.name[:50])
     return device, key
 
@@ -183,24 +185,19 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
     """Validate, convert and store a batch's readings; record what happened to each.
 
     Safe to run twice: it claims the batch by a conditional update first, and readings are
-    unique per (device, type, recorded_at), so a re-run after a crash stores nothing twice.
+    unique per (data source, type, recorded_at), so a re-run after a crash stores nothing twice.
     """
     if not _claim(batch_id):
         return None
-    batch = IngestBatch.objects.select_related("device__owner").get(pk=batch_id)
+    batch = IngestBatch.objects.select_related("device__data_source").get(pk=batch_id)
     device = batch.device
     with transaction.atomic():
         now = timezone.now()
-        valid, results = parse_readings(user=device.owner, items=batch.readings, default_source=Source.DEVICE, now=now)
-        errors = [{"index": r.index, **r.error} for r in results if r is not None]
-        # Running daily totals (sum types without an end) replace earlier ones: the per-item path.
-        totals = [(index, v) for index, v in valid if v.daily_total_key]
-        outcome = store_readings(user=device.owner, valid=totals, results=[None] * len(results), now=now, device=device)
-        # Everything else: one bulk insert that skips what is already stored.
-        plain = [v for _, v in valid if not v.daily_total_key]
-        stored = insert_readings_skipping_duplicates(user=device.owner, valid=plain, device=device)
-        accepted = stored + outcome.count("created") + outcome.count("replaced")
-        duplicates = len(plain) - stored + outcome.count("duplicate") + outcome.count("superseded")
+        # The one ingest path, into the device's own data source.
+        outcome = ingest_readings(data_source=device.data_source, items=batch.readings, now=now)
+        errors = [{"index": r.index, **r.error} for r in outcome.errors]
+        accepted = outcome.count("created") + outcome.count("replaced")
+        duplicates = outcome.count("duplicate") + outcome.count("superseded")
         if not errors:
             status = BatchStatus.DONE
         else:

@@ -41,7 +41,7 @@ from accounts.models import User
 from accounts.selectors import user_timezone
 from health_metrics.catalog import get_catalog
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
-from health_metrics.selectors import bucket_stats
+from health_metrics.selectors import bucket_stats, merged
 
 from .fhir import bundle_for_export
 from .models import ExportFormat, ExportJob, ExportStatus
@@ -75,7 +75,7 @@ CSV_HEADER = (
     "original_secondary_value",
     "original_unit",
     "source",
-    "device_id",
+    "data_source_id",
 )
 _CSV_FIELDS = (
     "id",
@@ -88,8 +88,8 @@ _CSV_FIELDS = (
     "original_value",
     "original_secondary_value",
     "original_unit",
-    "source",
-    "device_id",
+    "data_source__kind",
+    "data_source_id",
 )
 
 
@@ -97,8 +97,11 @@ _CSV_FIELDS = (
 
 
 def export_readings(*, patient: User, start: date, end: date, metric_type: MetricType | None = None) -> QuerySet:
-    """The patient's readings of the local days start..end (both inclusive), oldest first."""
-    readings = Reading.objects.filter(user=patient, local_date__gte=start, local_date__lte=end)
+    """The patient's readings of the local days start..end (both inclusive), oldest first.
+
+    Daily totals as every other view shows them: of each day, the highest-priority source's (see selectors.merged).
+    """
+    readings = merged(Reading.objects.filter(user=patient, local_date__gte=start, local_date__lte=end))
     if metric_type is not None:
         readings = readings.filter(metric_type=metric_type)
     return readings.order_by("recorded_at", "id")
@@ -153,7 +156,7 @@ def csv_lines(readings: QuerySet) -> Iterator[str]:
             original_second,
             unit,
             source,
-            device,
+            data_source,
         ) = row
         metric_type = catalog.by_id[type_id]
         yield writer.writerow(
@@ -171,7 +174,7 @@ def csv_lines(readings: QuerySet) -> Iterator[str]:
                 _number(original_second),
                 unit,
                 source,
-                device or "",
+                data_source,
             )
         )
 

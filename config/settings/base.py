@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode429Enum": f"{_errors}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_errors}.ErrorCode500Enum.choices",
         "RoleEnum": "accounts.models.Role.choices",
+        "SourceKindEnum": "health_metrics.models.SourceKind.choices",
         "DeviceStatusEnum": "iot_devices.models.DeviceStatus.choices",
         "BatchStatusEnum": "iot_devices.models.BatchStatus.choices",
         "ExportStatusEnum": "records.models.ExportStatus.choices",

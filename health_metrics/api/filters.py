@@ -7,7 +7,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from ..catalog import get_catalog
-from ..models import Reading, Source
+from ..models import Reading, SourceKind
 
 
 def _bound(value: str, name: str):  # noqa: ANN202
@@ -53,14 +53,18 @@ def filter_metric_type(queryset, name: str, value: str):  # noqa: ANN001, ANN201
 
 class ReadingFilterSet(django_filters.FilterSet):
     metric_type = django_filters.CharFilter(method=filter_metric_type, help_text="Code, alias or label.")
-    source = django_filters.ChoiceFilter(choices=Source.choices)
-    device = django_filters.UUIDFilter(field_name="device_id", help_text="Readings from one device.")
+    source = django_filters.ChoiceFilter(
+        field_name="data_source__kind", choices=SourceKind.choices, help_text="The data source's kind."
+    )
+    # Through the source's reverse relation from iot_devices (by name: this app imports no sender).
+    device = django_filters.UUIDFilter(field_name="data_source__device", help_text="Readings from one device.")
+    data_source = django_filters.UUIDFilter(field_name="data_source_id", help_text="Readings from one data source.")
     start_date = django_filters.CharFilter(method="filter_start", help_text="Local day (inclusive) or datetime.")
     end_date = django_filters.CharFilter(method="filter_end", help_text="Local day (inclusive) or datetime.")
 
     class Meta:
         model = Reading
-        fields = ("metric_type", "source", "device", "start_date", "end_date")
+        fields = ("metric_type", "source", "device", "data_source", "start_date", "end_date")
 
     def filter_start(self, queryset, name, value):  # noqa: ANN001, ANN201
         bound = _bound(value, name)

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..catalog import get_catalog
-from ..models import MetricType, Reading, Source, Target, TargetKind
+from ..models import DataSource, MetricType, Reading, SourceKind, Target, TargetKind
 
 
 class MetricTypeField(serializers.Field):
@@ -65,6 +65,9 @@ class ReadingSerializer(serializers.ModelSerializer):
     systolic = serializers.SerializerMethodField()
     diastolic = serializers.SerializerMethodField()
     display_value = serializers.CharField(read_only=True)
+    source = serializers.ChoiceField(
+        choices=SourceKind.choices, source="data_source.kind", read_only=True, help_text="The data source's kind."
+    )
 
     class Meta:
         model = Reading
@@ -86,6 +89,7 @@ class ReadingSerializer(serializers.ModelSerializer):
             "ended_at",
             "local_date",
             "source",
+            "data_source",
             "client_id",
             "external_id",
             "notes",
@@ -116,7 +120,9 @@ class ReadingSerializer(serializers.ModelSerializer):
             "utc_offset_minutes": reading.utc_offset_minutes,
             "ended_at": _iso(reading.ended_at),
             "local_date": reading.local_date.isoformat(),
-            "source": reading.source,
+            # Lists annotate the kind (one query for the page); a single reading has its source loaded.
+            "source": reading.source_kind if hasattr(reading, "source_kind") else reading.data_source.kind,
+            "data_source": str(reading.data_source_id),
             "client_id": str(reading.client_id) if reading.client_id else None,
             "external_id": reading.external_id,
             "notes": reading.notes,
@@ -141,6 +147,18 @@ def _iso(moment):  # noqa: ANN001, ANN202 - DRF's own format for UTC datetimes
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class DataSourceSerializer(serializers.ModelSerializer):
+    patient = serializers.UUIDField(source="user_id", read_only=True)
+    priority = serializers.IntegerField(
+        min_value=0, max_value=1000, help_text="Higher wins when sources report a total for the same type and day."
+    )
+
+    class Meta:
+        model = DataSource
+        fields = ("id", "patient", "kind", "name", "priority", "is_app_default", "created_at", "updated_at")
+        read_only_fields = ("id", "patient", "kind", "is_app_default", "created_at", "updated_at")
+
+
 class ReadingInputSerializer(serializers.Serializer):
     """What a client sends for one reading (documentation; the rules live in health_metrics.validation)."""
 
@@ -151,7 +169,11 @@ class ReadingInputSerializer(serializers.Serializer):
     unit = serializers.CharField(required=False, help_text="Any accepted unit; default the canonical one.")
     recorded_at = serializers.DateTimeField(help_text="ISO 8601; without an offset, the user's time zone.")
     ended_at = serializers.DateTimeField(required=False, help_text="Interval types (sleep).")
-    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    source = serializers.ChoiceField(
+        choices=SourceKind.choices,
+        required=False,
+        help_text="Where the reading comes from (default manual): it goes to the user's own source of that kind.",
+    )
     client_id = serializers.UUIDField(required=False, help_text="Client-made id: a retry stores nothing twice.")
     external_id = serializers.CharField(required=False, max_length=255)
     notes = serializers.CharField(required=False, max_length=2000)

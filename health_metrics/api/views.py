@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
+from django.db.models import F, Sum
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -12,23 +12,19 @@ from rest_framework.response import Response
 
 from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope, User
+from accounts.selectors import user_timezone
 from config.pagination import FastCountPagination, PageNumberPagination
 
 from ..catalog import get_catalog
-from ..models import DailySummary, MetricType, Reading, Target
+from ..ingest import record_reading, record_readings
+from ..models import DailySummary, DataSource, MetricType, Reading, Target
 from ..selectors import stats, summary, targets_progress, trends
-from ..services import (
-    delete_reading,
-    record_reading,
-    record_readings,
-    set_target,
-    update_reading,
-    user_timezone,
-)
+from ..services import delete_reading, set_target, update_data_source, update_reading
 from .filters import ReadingFilterSet
 from .serializers import (
     BulkCreateSerializer,
     BulkResultSerializer,
+    DataSourceSerializer,
     MetricTypeSerializer,
     ReadingInputSerializer,
     ReadingSerializer,
@@ -90,18 +86,20 @@ class ReadingViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return super().get_queryset().order_by("-recorded_at", "-id")
+        # The kind of each reading's source in the same query (a join on the page's rows), not one per row.
+        return super().get_queryset().annotate(source_kind=F("data_source__kind")).order_by("-recorded_at", "-id")
 
     def fast_count(self) -> int | None:
         """The list's count from the daily rollups, when its filters are ones rollups can answer.
 
-        Every reading is in exactly one rollup (its user, type and local day), so the sum of
-        the rollups' counts is the count, as of the last rollup task (run on commit after
-        every write). A `source` filter or a datetime bound needs the rows themselves.
+        Every reading is counted in exactly one rollup's `reading_count` (its user, type and local
+        day, every source), so their sum is the count, as of the last rollup task (run on commit
+        after every write). A source filter or a datetime bound needs the rows themselves.
         """
         params = self.request.query_params
         bounds = [params.get(name) for name in ("start_date", "end_date")]
-        if params.get("source") or params.get("device") or any(bound and len(bound) != 10 for bound in bounds):
+        by_source = params.get("source") or params.get("device") or params.get("data_source")
+        if by_source or any(bound and len(bound) != 10 for bound in bounds):
             return None
         rollups = DailySummary.objects.for_user(self.request.user)
         patient = self.requested_patient()
@@ -113,7 +111,7 @@ class ReadingViewSet(
             rollups = rollups.filter(local_date__gte=bounds[0])
         if bounds[1]:
             rollups = rollups.filter(local_date__lte=bounds[1])
-        return rollups.aggregate(total=Sum("count"))["total"] or 0
+        return rollups.aggregate(total=Sum("reading_count"))["total"] or 0
 
     @extend_schema(request=ReadingInputSerializer, responses={201: ReadingSerializer, 200: ReadingSerializer})
     def create(self, request: Request) -> Response:
@@ -200,6 +198,30 @@ class ReadingViewSet(
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(stats(patient=patient, days=query.validated_data["days"]))
+
+
+@extend_schema(tags=["health-metrics"])
+class DataSourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, OwnedViewSet):
+    """Where readings come from (manual entries, each device, each connection, imports) and their priority.
+
+    When several sources report a daily total for the same type and day, the day takes the
+    highest-priority source's total, never a sum. Only the patient changes a name or priority.
+    """
+
+    model = DataSource
+    patient_field = "user"
+    access_scope = Scope.METRICS
+    serializer_class = DataSourceSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def perform_update(self, serializer: DataSourceSerializer) -> None:
+        if serializer.instance.user_id != self.request.user.pk:
+            raise PermissionDenied("Only the patient changes their data sources.")
+        update_data_source(
+            data_source=serializer.instance,
+            name=serializer.validated_data.get("name"),
+            priority=serializer.validated_data.get("priority"),
+        )
 
 
 @extend_schema(tags=["health-metrics"])

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from health_metrics.models import Reading, Target
+from health_metrics.services import app_data_source
 
 
 class ReadingFactory(factory.django.DjangoModelFactory):
@@ -14,6 +15,7 @@ class ReadingFactory(factory.django.DjangoModelFactory):
         model = Reading
 
     user = factory.SubFactory(UserFactory)
+    data_source = factory.LazyAttribute(lambda o: app_data_source(user=o.user))  # their manual entries
     metric_type_id = 2
     value = 72.0
     original_value = factory.SelfAttribute("value")

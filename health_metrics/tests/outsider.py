@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from health_metrics.models import AlertRule, DailyHealthScore, DailySummary, HealthAlert
+from health_metrics.services import app_data_source
 from health_metrics.tests.factories import ReadingFactory, TargetFactory
 
 
@@ -74,6 +75,11 @@ API_ROUTES = {
         "patient_query": True,
         "query": {"metric_type": "heart_rate"},
     },
+    "data-source-list": {"make": lambda owner: app_data_source(user=owner), "patient_query": True},
+    "data-source-detail": {
+        "make": lambda owner: app_data_source(user=owner),
+        "body": {"priority": 99, "name": "renamed by an outsider"},
+    },
     "target-list": {
         "make": lambda owner: TargetFactory(user=owner),
         "patient_query": True,
@@ -107,6 +113,7 @@ NOT_PATIENT_SCOPED = {
 }
 
 ADMIN_MODELS = {
+    "health_metrics.datasource": {"make": lambda owner: app_data_source(user=owner)},
     "health_metrics.reading": {"make": lambda owner: ReadingFactory(user=owner)},
     "health_metrics.dailysummary": {"make": _daily_summary},
     "health_metrics.target": {"make": lambda owner: TargetFactory(user=owner)},

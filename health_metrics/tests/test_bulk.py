@@ -1,7 +1,7 @@
 """Bulk recording: per-item results, safe retries, and sum types' daily totals counted once."""
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -113,9 +113,26 @@ def test_a_client_id_twice_in_one_batch_is_stored_once(as_user):
 
 
 def test_readings_without_client_ids_are_each_stored(as_user):
-    body = bulk(as_user, [heart_rate(70), heart_rate(70)]).json()
+    body = bulk(as_user, [heart_rate(70), heart_rate(70, at="2026-11-20T08:01:00Z")]).json()
     assert body["created"] == 2
     assert Reading.objects.count() == 2
+
+
+def test_the_same_moment_of_the_same_type_from_the_same_source_is_a_duplicate(as_user):
+    body = bulk(as_user, [heart_rate(70), heart_rate(71)]).json()
+    assert [r["status"] for r in body["results"]] == ["created", "duplicate"]
+    assert body["results"][1]["id"] == body["results"][0]["id"]
+    assert list(Reading.objects.values_list("value", flat=True)) == [70]
+
+
+def test_the_same_external_id_from_the_same_source_is_a_duplicate(as_user):
+    body = bulk(
+        as_user,
+        [heart_rate(70, external_id="hk-1"), heart_rate(71, at="2026-11-20T08:05:00Z", external_id="hk-1")],
+    ).json()
+    assert [r["status"] for r in body["results"]] == ["created", "duplicate"]
+    assert body["results"][1]["id"] == body["results"][0]["id"]
+    assert Reading.objects.count() == 1
 
 
 def test_more_than_1000_readings_is_400_and_stores_nothing(as_user):
@@ -127,7 +144,8 @@ def test_more_than_1000_readings_is_400_and_stores_nothing(as_user):
 
 
 def test_1000_readings_are_accepted(as_user):
-    response = bulk(as_user, [heart_rate(60 + i % 40) for i in range(1000)])
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    response = bulk(as_user, [heart_rate(60 + i % 40, (start + timedelta(minutes=i)).isoformat()) for i in range(1000)])
     assert response.status_code == 200
     assert response.json()["created"] == 1000
     assert Reading.objects.count() == 1000
@@ -224,7 +242,7 @@ def test_daily_totals_of_different_sources_are_kept_apart(as_user, user):
         [steps(3000, "2026-11-20T09:00:00Z", source="device"), steps(4000, "2026-11-20T10:00:00Z", source="manual")],
     ).json()
     assert [r["status"] for r in body["results"]] == ["created", "created"]
-    assert sorted(Reading.objects.filter(user=user).values_list("source", "value")) == [
+    assert sorted(Reading.objects.filter(user=user).values_list("data_source__kind", "value")) == [
         ("device", 3000),
         ("manual", 4000),
     ]

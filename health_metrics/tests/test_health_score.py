@@ -1,6 +1,7 @@
 """The daily health score: parts and total for hand-made days, the beat task, the demo, and `health-score/`."""
 
 import io
+import itertools
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -28,9 +29,12 @@ DAY = date(2026, 3, 10)
 TYPE_IDS = {"blood_pressure": 1, "heart_rate": 2, "resting_heart_rate": 3, "steps": 27, "sleep_duration": 34}
 
 
+_ADDED = itertools.count()
+
+
 def add(user, code, value, *, day=DAY, at=time(9), secondary=None):
-    """A reading of a UTC patient on `day` (their local day)."""
-    moment = datetime.combine(day, at, tzinfo=UTC)
+    """A reading of a UTC patient on `day` (their local day); a microsecond apart, as one source needs."""
+    moment = datetime.combine(day, at, tzinfo=UTC) + timedelta(microseconds=next(_ADDED) % 1000)
     return ReadingFactory(
         user=user,
         metric_type_id=TYPE_IDS[code],

@@ -25,8 +25,8 @@ def record(client, *readings):
     return [Reading.objects.get(pk=r["id"]) for r in results]
 
 
-def heart_rate(value, at):
-    return {"metric_type": "heart_rate", "value": value, "recorded_at": at}
+def heart_rate(value, at, **fields):
+    return {"metric_type": "heart_rate", "value": value, "recorded_at": at, **fields}
 
 
 def summary(client, period, start, end, metric_type="heart_rate"):
@@ -123,8 +123,9 @@ def test_a_z_time_in_auckland_belongs_to_the_next_local_day(as_user, user, djang
         rows = record(
             as_user,
             heart_rate(80, "2026-01-10T12:00:00Z"),
-            heart_rate(81, "2026-01-11T01:00:00"),
-            heart_rate(82, "2026-01-11T01:00:00+13:00"),
+            # The same instant written two more ways (from two more sources: one source, one reading a moment).
+            heart_rate(81, "2026-01-11T01:00:00", source="import"),
+            heart_rate(82, "2026-01-11T01:00:00+13:00", source="integration"),
             heart_rate(83, "2026-01-10T10:59:00Z"),  # 23:59 on the 10th in Auckland
         )
     assert [(r.local_date.isoformat(), r.utc_offset_minutes) for r in rows] == [

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from health_metrics.services import app_data_source
 from health_metrics.tests.factories import ReadingFactory
 
 pytestmark = pytest.mark.django_db
@@ -211,6 +212,7 @@ def test_a_bad_stats_window_is_400(as_user):
 def test_stats_latest_of_two_readings_at_the_same_instant_is_the_newer_row(as_user, user):
     at = timezone.now() - timedelta(hours=1)
     ReadingFactory(user=user, value=60, recorded_at=at)
-    ReadingFactory(user=user, value=90, recorded_at=at)  # stored later: a correction of the same moment
+    # Stored later, from another source (one source has one reading a moment).
+    ReadingFactory(user=user, value=90, recorded_at=at, data_source=app_data_source(user=user, kind="import"))
     (heart_rate,) = as_user.get(STATS).json()
     assert heart_rate["latest"]["value"] == 90

@@ -29,12 +29,14 @@ class DeviceSerializer(serializers.ModelSerializer):
             "battery_level",
             "signal_strength",
             "configuration",
+            "data_source",
             "created_at",
             "updated_at",
         )
         read_only_fields = (
             "id",
             "owner",
+            "data_source",
             "last_seen_at",
             "battery_level",
             "signal_strength",

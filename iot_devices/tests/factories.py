@@ -1,6 +1,7 @@
 import factory
 
 from accounts.tests.factories import UserFactory
+from health_metrics.services import create_data_source
 from iot_devices.models import Device, IngestBatch
 
 
@@ -11,6 +12,7 @@ class DeviceFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"Watch {n}")
     device_type = "smartwatch"
+    data_source = factory.LazyAttribute(lambda o: create_data_source(user=o.owner, kind="device", name=o.name))
 
 
 class IngestBatchFactory(factory.django.DjangoModelFactory):

@@ -181,7 +181,9 @@ def test_a_processed_batch_is_done_and_its_readings_stored_from_the_device(send,
     assert device.last_seen_at is not None
     stored = Reading.objects.filter(user=user).order_by("recorded_at")
     assert [r.value for r in stored] == [70, 71, 72]
-    assert {(r.source, r.device_id, r.metric_type.code) for r in stored} == {("device", device.pk, "heart_rate")}
+    assert {(r.data_source.kind, r.data_source_id, r.metric_type.code) for r in stored} == {
+        ("device", device.data_source_id, "heart_rate")
+    }
 
 
 def test_the_owner_reads_the_batch_with_a_token_and_others_cannot(send, as_user, other_user, registered):
@@ -328,7 +330,7 @@ def test_the_same_reading_twice_in_a_batch_is_stored_once(send, as_device, devic
 
     body = as_device.get(response.json()["url"]).json()
     assert (body["status"], body["accepted"], body["duplicates"], body["rejected"]) == ("done", 2, 1, 0)
-    assert Reading.objects.filter(device=device).count() == 2
+    assert Reading.objects.filter(data_source__device=device).count() == 2
 
 
 def test_a_later_batch_repeating_readings_counts_them_as_duplicates(send, as_device, device):
@@ -340,7 +342,7 @@ def test_a_later_batch_repeating_readings_counts_them_as_duplicates(send, as_dev
 
     body = as_device.get(response.json()["url"]).json()
     assert (body["status"], body["accepted"], body["duplicates"]) == ("done", 1, 2)
-    assert sorted(Reading.objects.filter(device=device).values_list("value", flat=True)) == [70, 71, 72]
+    assert sorted(Reading.objects.filter(data_source__device=device).values_list("value", flat=True)) == [70, 71, 72]
 
 
 def test_the_same_moment_of_another_type_is_not_a_duplicate(send, as_device, device):
@@ -352,7 +354,7 @@ def test_the_same_moment_of_another_type_is_not_a_duplicate(send, as_device, dev
     )
 
     assert as_device.get(response.json()["url"]).json()["accepted"] == 2
-    assert Reading.objects.filter(device=device).count() == 2
+    assert Reading.objects.filter(data_source__device=device).count() == 2
 
 
 # --- units ----------------------------------------------------------------------------------
@@ -366,8 +368,8 @@ def test_batch_readings_are_converted_to_the_canonical_unit(send, device):
         ]
     )
 
-    weight = Reading.objects.get(device=device, metric_type__code="body_weight")
-    temperature = Reading.objects.get(device=device, metric_type__code="body_temperature")
+    weight = Reading.objects.get(data_source__device=device, metric_type__code="body_weight")
+    temperature = Reading.objects.get(data_source__device=device, metric_type__code="body_temperature")
     assert weight.value == pytest.approx(68.0388555, rel=1e-9)
     assert (weight.original_value, weight.original_unit) == (150, "lb")
     assert temperature.value == pytest.approx(37.0, rel=1e-9)
@@ -388,7 +390,7 @@ def test_processing_a_batch_twice_stores_nothing_twice(as_device, device):
 
     assert (first.status, first.accepted, first.attempts) == ("done", 2, 1)
     assert second is None
-    assert Reading.objects.filter(device=device).count() == 2
+    assert Reading.objects.filter(data_source__device=device).count() == 2
     assert IngestBatch.objects.get(pk=batch_id).attempts == 1
 
 
@@ -407,7 +409,7 @@ def test_the_sweeper_requeues_batches_left_received_or_stuck_processing(as_devic
     statuses = dict(IngestBatch.objects.values_list("batch_id", "status"))
     assert statuses == {"left": "done", "stuck": "done", "fresh": "received"}
     assert IngestBatch.objects.get(pk=stuck).attempts == 2
-    assert sorted(Reading.objects.filter(device=device).values_list("value", flat=True)) == [70, 71]
+    assert sorted(Reading.objects.filter(data_source__device=device).values_list("value", flat=True)) == [70, 71]
     assert IngestBatch.objects.get(pk=fresh).attempts == 0
 
 

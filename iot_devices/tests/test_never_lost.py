@@ -141,7 +141,7 @@ def _heart_rates(count: int) -> list[dict]:
 
 
 def _assert_stored_exactly_once(device_pk: str, readings: list[dict]) -> None:
-    stored = Reading.objects.filter(device_id=device_pk)
+    stored = Reading.objects.filter(data_source__device=device_pk)
     assert stored.count() == len(readings)
     repeated = stored.values("metric_type_id", "recorded_at").annotate(n=Count("id")).filter(n__gt=1)
     assert list(repeated) == []
@@ -223,7 +223,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
 
         batch = IngestBatch.objects.get(pk=batch_pk)
         assert (batch.status, batch.attempts, batch.finished_at) == ("processing", 1, None)
-        assert Reading.objects.filter(device_id=device_pk).count() == 0  # its transaction died with it
+        assert Reading.objects.filter(data_source__device=device_pk).count() == 0  # its transaction died with it
         assert _queue_length("ingest") == 0  # the message is unacknowledged, not back in the queue
 
         # Not stale yet: the sweeper leaves a batch that may still be running alone.
@@ -262,7 +262,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
     # claim makes that run a no-op.
     assert process_batch(batch_id=batch_pk) is None
     assert IngestBatch.objects.get(pk=batch_pk).attempts == 2
-    assert Reading.objects.filter(device_id=device_pk).count() == 10_000
+    assert Reading.objects.filter(data_source__device=device_pk).count() == 10_000
 
 
 # --- an upload while the broker is down ------------------------------------------------------------

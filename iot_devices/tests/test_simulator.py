@@ -20,6 +20,6 @@ def test_the_simulator_registers_devices_and_posts_batches_over_http(live_server
     devices = Device.objects.filter(owner__in=[alice, bob])
     assert sorted(devices.values_list("owner__email", flat=True)) == ["alice@openvitals.local", "bob@openvitals.local"]
     assert IngestBatch.objects.filter(device__in=devices, status=BatchStatus.DONE).count() == 4
-    assert Reading.objects.filter(device__in=devices, source="device").count() == 20
+    assert Reading.objects.filter(data_source__device__in=devices, data_source__kind="device").count() == 20
     assert "Posted 4 batches (20 readings)" in out.getvalue()
     assert "done 4" in out.getvalue()

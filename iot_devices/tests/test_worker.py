@@ -52,7 +52,7 @@ def test_a_real_worker_processes_a_batch_from_the_ingest_queue(not_eager, loggin
     assert [(e["index"], e["attr"], e["code"]) for e in batch.errors] == [(3, "value", "out_of_range")]
     stored = Reading.objects.filter(user=owner).order_by("recorded_at")
     assert [r.value for r in stored] == [70, 71, 72]
-    assert {(r.source, str(r.device_id)) for r in stored} == {("device", registered.json()["id"])}
+    assert {(r.data_source.kind, str(r.data_source.device.pk)) for r in stored} == {("device", registered.json()["id"])}
     body = device.get(response.json()["url"]).json()
     assert (body["status"], body["accepted"]) == ("partial", 3)
 

@@ -11,6 +11,7 @@ from accounts.models import AccessLog
 from accounts.tests.factories import CareTeamGrantFactory, UserFactory
 from conftest import bearer
 from health_metrics.selectors import latest_readings
+from health_metrics.services import app_data_source
 from health_metrics.tests.factories import ReadingFactory
 from health_metrics.tests.outsider import _health_alert
 
@@ -210,5 +211,5 @@ def test_reads_are_logged_once_per_patient_as_before(api_client, user, other_use
 def test_latest_readings_picks_the_last_stored_of_readings_at_the_same_moment(user):
     at = _ago(hours=1)
     ReadingFactory(user=user, value=70, recorded_at=at)
-    last = ReadingFactory(user=user, value=71, recorded_at=at)
+    last = ReadingFactory(user=user, value=71, recorded_at=at, data_source=app_data_source(user=user, kind="import"))
     assert latest_readings(user_ids=[user.pk], type_ids=[HEART_RATE, BLOOD_GLUCOSE]) == {user.pk: [last]}
