@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 from django.http import HttpRequest
-from rest_framework import exceptions, relations, viewsets
+from rest_framework import exceptions, relations, serializers, viewsets
 
 from config.api import UUID_REGEX, client_ip, current_request_id
 
@@ -110,3 +110,9 @@ class OwnedRelatedField(relations.PrimaryKeyRelatedField):
 
     def get_queryset(self) -> models.QuerySet:
         return super().get_queryset().for_user(self.context["request"].user)
+
+
+class PatientQuerySerializer(serializers.Serializer):
+    """The `?patient=` parameter of OwnedViewSet's reads, for the schema and for views that validate it."""
+
+    patient = serializers.UUIDField(required=False, help_text="Clinicians: a consented patient's id.")

@@ -17,9 +17,9 @@ from accounts.selectors import visible_patients
 
 from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
+from ..fields import MetricTypeField
 from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Reading, RuleKind, Severity
 from .filters import filter_metric_type
-from .serializers import MetricTypeField
 
 # --- Alerts -----------------------------------------------------------------------------------
 

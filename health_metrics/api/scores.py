@@ -8,13 +8,12 @@ from rest_framework import mixins, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.base import OwnedViewSet
+from accounts.api.base import OwnedViewSet, PatientQuerySerializer
 from accounts.models import Scope
 from accounts.selectors import user_timezone
 
 from ..models import DailyHealthScore
 from ..scoring import PARTS, compute_health_score
-from .serializers import PatientQuerySerializer
 
 
 class HealthScorePartSerializer(serializers.Serializer):

@@ -6,26 +6,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.base import PatientQuerySerializer
+
 from ..catalog import get_catalog
+from ..fields import MetricTypeField
 from ..models import DataSource, MetricType, Reading, SourceKind, Target, TargetKind
-
-
-class MetricTypeField(serializers.Field):
-    """A metric type by code, alias or label, case-insensitively; 400 lists the valid codes."""
-
-    default_error_messages = {"invalid_choice": "Unknown metric type {label!r}. Valid types: {choices}."}
-
-    def to_internal_value(self, data) -> MetricType:  # noqa: ANN001
-        metric_type = get_catalog().resolve(data)
-        if metric_type is None:
-            self.fail("invalid_choice", label=data, choices=", ".join(get_catalog().codes))
-        return metric_type
-
-    def to_representation(self, value) -> str:  # noqa: ANN001
-        return value.code if isinstance(value, MetricType) else get_catalog().by_id[value].code
-
-
-extend_schema_field({"type": "string", "example": "heart_rate"})(MetricTypeField)
 
 
 class MetricTypeSerializer(serializers.ModelSerializer):
@@ -213,10 +198,6 @@ class BulkResultSerializer(serializers.Serializer):
     superseded = serializers.IntegerField()
     errors = serializers.IntegerField()
     results = ItemResultSerializer(many=True)
-
-
-class PatientQuerySerializer(serializers.Serializer):
-    patient = serializers.UUIDField(required=False, help_text="Clinicians: a consented patient's id.")
 
 
 def _default_start(period: str, end):  # noqa: ANN001, ANN202

@@ -13,10 +13,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.base import OwnedViewSet
+from accounts.api.base import OwnedViewSet, PatientQuerySerializer
 from accounts.models import AccessAction, Scope
 from config.errors import ConflictError
-from health_metrics.api.serializers import MetricTypeField, PatientQuerySerializer
+from health_metrics.fields import MetricTypeField
 
 from ..exports import (
     CONTENT_TYPES,
