@@ -354,7 +354,7 @@ def breakdown(owner: User, clock: Clock, size: int) -> dict[str, float]:
         setattr(module, name, timed)
 
     wrap(iot_views, "receive_batch", "receive_batch (envelope, canonical payload and its sha256, INSERT)")
-    wrap(iot_tasks, "process_batch", "process_batch task (claim, parse, store, status)")
+    wrap(iot_tasks, "run_batch", "run_batch task (claim, parse, store, status)")
     wrap(hm_ingest, "validate_items", "  validate_items (validation of every reading)")
     wrap(hm_ingest, "_store_one_by_one", "  _store_one_by_one (daily totals: none here)")
     wrap(hm_ingest, "_insert_in_bulk", "  _insert_in_bulk (binary COPY; staging only on conflicts)")
@@ -386,7 +386,7 @@ def breakdown(owner: User, clock: Clock, size: int) -> dict[str, float]:
         "    of which COPY",
         "  recompute",
     ]
-    order += ["process_batch", "rest"]
+    order += ["run_batch", "rest"]
     spent = dict(sorted(spent.items(), key=lambda kv: next(i for i, p in enumerate(order) if kv[0].startswith(p))))
     print(f"\nWhere one {size:,}-reading batch's time goes ({total * 1000:.1f} ms in all, one instrumented run):")
     for label, seconds in spent.items():
@@ -769,7 +769,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
         spent = breakdown(owner, clock, BIG)
         for label, key in (
             ("receive_batch", "breakdown_receive_ms"),
-            ("process_batch task", "breakdown_task_ms"),
+            ("run_batch task", "breakdown_task_ms"),
             ("  validate_items", "breakdown_parse_ms"),
             ("  _insert_in_bulk", "breakdown_insert_fn_ms"),
             ("    of which INSERT", "breakdown_insert_select_ms"),
@@ -783,7 +783,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
         small_spent = breakdown(owner, clock, SMALL_SIZE)
         for label, key in (
             ("  recompute_daily", "small_breakdown_rollups_ms"),
-            ("process_batch task", "small_breakdown_task_ms"),
+            ("run_batch task", "small_breakdown_task_ms"),
         ):
             match = next((v for k, v in small_spent.items() if k.startswith(label)), None)
             if match is not None:
