@@ -84,7 +84,7 @@ class IngestOutcome:
 
 
 def validate_items(
-    *, items: Sequence[Any], tz: Any, now: datetime, default_source: str = SourceKind.MANUAL
+    *, items: Sequence[Any], tz: Any, now: datetime, default_source: str = SourceKind.MANUAL, nul_free: bool = False
 ) -> tuple[list[tuple[int, ValidReading]], list[ItemResult | None]]:
     """Run every item through the one validation path; answer the valid ones and the errors by index."""
     catalog = get_catalog()
@@ -92,7 +92,10 @@ def validate_items(
     valid: list[tuple[int, ValidReading]] = []
     for index, item in enumerate(items):
         try:
-            valid.append((index, parse_reading(item, catalog=catalog, tz=tz, now=now, default_source=default_source)))
+            reading = parse_reading(
+                item, catalog=catalog, tz=tz, now=now, default_source=default_source, nul_free=nul_free
+            )
+            valid.append((index, reading))
         except ReadingError as exc:
             results[index] = ItemResult(
                 index, "error", error={"attr": exc.attr, "code": exc.code, "detail": exc.detail}
@@ -101,16 +104,20 @@ def validate_items(
 
 
 @transaction.atomic
-def ingest_readings(*, data_source: DataSource, items: Sequence[Any], now: datetime | None = None) -> IngestOutcome:
+def ingest_readings(
+    *, data_source: DataSource, items: Sequence[Any], now: datetime | None = None, nul_free: bool = False
+) -> IngestOutcome:
     """Validate and store readings from one data source; valid ones are stored even when others fail.
 
     Idempotent: whatever was stored already is a `duplicate` (or, for daily totals, `superseded` or
     `replaced` by a later total) and nothing is stored twice. Daily rollups of the touched days are
-    recomputed after commit.
+    recomputed after commit. `nul_free`: the caller has checked that no text in the items holds U+0000
+    (a device batch: its canonical JSON has no \\u0000), which spares a check per item on a measured hot
+    path (about 200 ms of a 10,000-reading batch on this machine).
     """
     now = now or timezone.now()
     valid, results = validate_items(
-        items=items, tz=user_timezone(data_source.user_id), now=now, default_source=data_source.kind
+        items=items, tz=user_timezone(data_source.user_id), now=now, default_source=data_source.kind, nul_free=nul_free
     )
     outcome = IngestOutcome(results)  # type: ignore[arg-type]  # every index is filled below
     touched: set[tuple[int, date]] = set()

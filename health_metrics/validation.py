@@ -28,7 +28,9 @@ SOURCES = frozenset(SourceKind.values)  # SourceKind.values builds a new list on
 EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
 # Every string of a reading that is stored or looked up: PostgreSQL text cannot hold U+0000.
-TEXT_FIELDS = ("metric_type", "unit", "recorded_at", "ended_at", "source", "client_id", "external_id", "notes")
+TEXT_FIELDS = frozenset(
+    ("metric_type", "unit", "recorded_at", "ended_at", "source", "client_id", "external_id", "notes")
+)
 
 
 class ReadingError(ValueError):
@@ -70,10 +72,12 @@ class ValidReading:
 
 
 def _refuse_null_characters(data: Mapping[str, Any]) -> None:
-    """A NUL in any text field is the item's error: stored, it would fail the insert of every reading with it."""
-    for name in TEXT_FIELDS:
-        raw = data.get(name)
-        if isinstance(raw, str) and "\x00" in raw:
+    """A NUL in any text field is the item's error: stored, it would fail the insert of every reading with it.
+
+    Measured hot path (10,000 readings a device batch): one pass over the item's own few values.
+    """
+    for name, raw in data.items():
+        if type(raw) is str and "\x00" in raw and name in TEXT_FIELDS:
             raise ReadingError(name, "null_character", "Must not contain the null character (U+0000).")
 
 
@@ -137,11 +141,13 @@ def parse_reading(
     now: datetime,
     default_source: str = SourceKind.MANUAL,
     metric_type: MetricType | None = None,
+    nul_free: bool = False,
 ) -> ValidReading:
     """Validate and convert one reading. Raises ReadingError naming the first problem."""
     if type(data) is not dict and not isinstance(data, Mapping):  # the common case first: ABC checks are slow
         raise ReadingError("non_field_errors", "invalid", "Each reading must be a JSON object.")
-    _refuse_null_characters(data)
+    if not nul_free:  # the caller knows none of the batch's text holds U+0000 (see ingest_readings)
+        _refuse_null_characters(data)
     if metric_type is None:
         label = data.get("metric_type")
         if label is None or label == "":

@@ -194,7 +194,10 @@ def process_batch(*, batch_id: Any) -> IngestBatch | None:
     with transaction.atomic():
         now = timezone.now()
         # The one ingest path, into the device's own data source.
-        outcome = ingest_readings(data_source=device.data_source, items=batch.readings, now=now)
+        payload = bytes(batch.payload)  # canonical JSON: a NUL anywhere in it is written \u0000
+        outcome = ingest_readings(
+            data_source=device.data_source, items=json.loads(payload), now=now, nul_free=b"\\u0000" not in payload
+        )
         errors = [{"index": r.index, **r.error} for r in outcome.errors]
         accepted = outcome.count("created") + outcome.count("replaced")
         duplicates = outcome.count("duplicate") + outcome.count("superseded")
