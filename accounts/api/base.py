@@ -93,6 +93,12 @@ class OwnedViewSet(viewsets.GenericViewSet):
         self.log_access(page if page is not None else queryset, action=AccessAction.LIST, per_object=False)
         return page
 
+    def require_patient(self, obj: models.Model, *, what: str) -> None:
+        """Writes to a patient's own records are the patient's: a consented clinician reads them, 403 to change."""
+        patient_id = obj.pk if self.patient_field is None else getattr(obj, f"{self.patient_field}_id")
+        if patient_id != self.request.user.pk:
+            raise exceptions.PermissionDenied(f"Only the patient changes their {what}.")
+
     def log_access(self, objects: Iterable[models.Model], *, action: str, per_object: bool) -> None:
         """Record reads and writes of other people's data (one row per object, or per patient for lists)."""
         entries: dict[tuple[Any, str], None] = {}

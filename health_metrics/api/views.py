@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import F, Sum
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -123,17 +122,13 @@ class ReadingViewSet(
     @extend_schema(request=ReadingUpdateSerializer, responses={200: ReadingSerializer})
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         reading = self.get_object()
-        self._check_owner(reading)
+        self.require_patient(reading, what="readings")
         reading = update_reading(reading=reading, data=_object(request.data))
         return Response(ReadingSerializer(reading).data)
 
     def perform_destroy(self, instance: Reading) -> None:
-        self._check_owner(instance)
+        self.require_patient(instance, what="readings")
         delete_reading(reading=instance)
-
-    def _check_owner(self, reading: Reading) -> None:
-        if reading.user_id != self.request.user.pk:
-            raise PermissionDenied("Only the patient changes their readings.")
 
     @extend_schema(request=BulkCreateSerializer, responses={200: BulkResultSerializer})
     @action(detail=False, methods=["post"], url_path="bulk-create")
@@ -215,8 +210,7 @@ class DataSourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     http_method_names = ["get", "patch", "head", "options"]
 
     def perform_update(self, serializer: DataSourceSerializer) -> None:
-        if serializer.instance.user_id != self.request.user.pk:
-            raise PermissionDenied("Only the patient changes their data sources.")
+        self.require_patient(serializer.instance, what="data sources")
         update_data_source(
             data_source=serializer.instance,
             name=serializer.validated_data.get("name"),
@@ -267,16 +261,14 @@ class TargetViewSet(
 
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         target = self.get_object()
-        if target.user_id != request.user.pk:
-            raise PermissionDenied("Only the patient changes their targets.")
+        self.require_patient(target, what="targets")
         serializer = self.get_serializer(target, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         target = set_target(user=request.user, target=target, **_target_fields(serializer.validated_data))
         return Response(self._represent(target))
 
     def perform_destroy(self, instance: Target) -> None:
-        if instance.user_id != self.request.user.pk:
-            raise PermissionDenied("Only the patient deletes their targets.")
+        self.require_patient(instance, what="targets")
         instance.delete()
 
 
