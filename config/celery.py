@@ -13,8 +13,10 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init, worker_ready
 from django_structlog.celery.steps import DjangoStructLogInitStep
+
+from config.startup import freeze_startup_objects
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -30,3 +32,10 @@ def use_django_logging(**kwargs) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def freeze_imports(**kwargs) -> None:
+    """Once the tasks are imported (a solo worker when ready, each prefork child when forked): see config/startup.py."""
+    freeze_startup_objects()
