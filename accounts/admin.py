@@ -18,10 +18,12 @@ from .api.base import log_patient_access
 from .models import (
     AccessAction,
     AccessLog,
+    AuthSession,
     CareTeamGrant,
     ClinicianInvitation,
     ClinicianProfile,
     EmergencyContact,
+    IssuedRefreshToken,
     Organization,
     Profile,
     Scope,
@@ -321,6 +323,45 @@ class AccessLogAdmin(admin.ModelAdmin):
     search_fields = ("actor__email", "patient__email", "object_id", "request_id")
     list_select_related = ("actor", "patient")
     date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+class IssuedRefreshTokenInline(admin.TabularInline):
+    """The session's refresh tokens by id and time: the hash is not shown, and the token was never kept."""
+
+    model = IssuedRefreshToken
+    fields = ("jti", "created_at", "expires_at", "spent_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(AuthSession)
+class AuthSessionAdmin(admin.ModelAdmin):
+    """Sign-in sessions: who, since when, until when, and how each ended. Read-only; no token is shown."""
+
+    list_display = ("id", "user", "created_at", "expires_at", "state", "ended_at", "end_reason")
+    list_filter = ("end_reason", "created_at")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    fields = ("id", "user", "created_at", "expires_at", "state", "ended_at", "end_reason")
+    readonly_fields = fields
+    inlines = [IssuedRefreshTokenInline]
+
+    @admin.display(description="state")
+    def state(self, obj: AuthSession) -> str:
+        return obj.state
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

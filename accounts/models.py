@@ -1,4 +1,4 @@
-"""Users, roles, profiles, organizations, the care team and the access log."""
+"""Users, roles, profiles, organizations, the care team, sign-in sessions and the access log."""
 
 from __future__ import annotations
 
@@ -69,8 +69,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.PATIENT)
     is_active = models.BooleanField(default=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
-    # Bumped to end every session at once: tokens carry the version they were issued under.
-    session_version = models.PositiveIntegerField(default=0, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()
@@ -308,17 +306,73 @@ class CareTeamGrant(TimeStampedModel):
         return "active"
 
 
-class SpentRefreshToken(models.Model):
-    """A refresh token already exchanged by rotation. Seeing one again means a copy was stolen.
+class SessionEnd(models.TextChoices):
+    LOGOUT = "logout", "Logged out"
+    LOGOUT_EVERYWHERE = "logout_everywhere", "Logged out everywhere"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    TOKEN_REUSE = "token_reuse", "A spent refresh token was reused"
 
-    Kept apart from SimpleJWT's blacklist, which also holds tokens ended by logout: a
-    logged-out token replayed is refused, but only a rotated one ends every session.
+
+class AuthSessionQuerySet(models.QuerySet["AuthSession"]):
+    def live(self) -> AuthSessionQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class AuthSession(models.Model):
+    """One sign-in (a device): the family of refresh tokens rotated from it and the access tokens they made.
+
+    Every token carries the session's id; once `ended_at` is set, all of them are refused at once.
     """
 
-    jti = models.CharField(max_length=255, unique=True)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
-    spent_at = models.DateTimeField(default=timezone.now)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    # When its newest refresh token expires: after that nothing of it can be used, and the row is flushed.
     expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=SessionEnd.choices, blank=True)
+
+    objects = AuthSessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "sign-in session"
+        ordering = ["-created_at"]
+        indexes = [
+            # flush_expired_tokens(): the sessions past their last refresh token.
+            models.Index(fields=["expires_at"], name="authsession_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+    @property
+    def state(self) -> str:
+        if self.ended_at is not None:
+            return "ended"
+        return "expired" if self.expires_at <= timezone.now() else "live"
+
+
+class IssuedRefreshToken(models.Model):
+    """A refresh token we issued, kept as its id and SHA-256 only: never the token itself.
+
+    Each one is spent once by rotation (`spent_at`); its successor's ids derive from its own
+    (accounts.tokens.successor_jtis). Kept until it expires, so a replay is recognised.
+    """
+
+    session = models.ForeignKey(AuthSession, on_delete=models.CASCADE, related_name="refresh_tokens")
+    jti = models.CharField(max_length=255, unique=True)
+    token_hash = models.CharField(max_length=64)  # hex SHA-256 of the token string
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    spent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            # flush_expired_tokens(): the refresh tokens past their expiry.
+            models.Index(fields=["expires_at"], name="refreshtoken_expires_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.jti

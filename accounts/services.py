@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,36 +11,42 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenBackendError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.errors import ConflictError, field_error
 
 from .models import (
     AccessLog,
+    AuthSession,
     CareTeamGrant,
     ClinicianInvitation,
     ClinicianProfile,
     EmergencyContact,
+    IssuedRefreshToken,
     Profile,
     Role,
     Scope,
-    SpentRefreshToken,
+    SessionEnd,
     User,
 )
 from .tokens import (
     issue_tokens,
     make_email_verification_token,
     make_invitation_token,
+    mint_pair,
     password_reset_token,
     read_email_verification_token,
     read_invitation_token,
+    record_refresh_token,
+    refresh_lifetime,
+    successor_jtis,
+    token_hash,
 )
 
 # --- The access log ---------------------------------------------------------------
@@ -237,33 +243,107 @@ def update_profile(
 # --- Sessions and passwords -----------------------------------------------------------
 
 
-@transaction.atomic
-def end_all_sessions(*, user: User) -> None:
-    """Refuse every token issued so far: bump the session version and blacklist open refresh tokens."""
-    User.objects.filter(pk=user.pk).update(session_version=F("session_version") + 1)
-    user.refresh_from_db(fields=["session_version"])
-    open_tokens = OutstandingToken.objects.filter(
-        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
-    )
-    BlacklistedToken.objects.bulk_create((BlacklistedToken(token=t) for t in open_tokens), ignore_conflicts=True)
+class TokenRefused(Exception):
+    """A refresh token that gives no new pair (the API answers 401 with `code`)."""
+
+    def __init__(self, detail: str, code: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
 
 
-def end_session(*, user: User, refresh: str) -> None:
-    """Blacklist one refresh token of the user's: that device's session ends."""
-    invalid = field_error("refresh", "This is not a valid refresh token.", code="token_not_valid")
+def _read_refresh_token(refresh: str) -> dict[str, Any]:
     try:
         payload = token_backend.decode(refresh, verify=True)  # signature and expiry
     except TokenBackendError:
+        raise TokenRefused("The refresh token is invalid or expired.", "token_not_valid") from None
+    jti = payload.get(api_settings.JTI_CLAIM)
+    if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh" or not isinstance(jti, str):
+        raise TokenRefused("This is not a refresh token.", "token_not_valid")
+    return payload
+
+
+def _issued_refresh_token(refresh: str, payload: dict[str, Any], *, lock: bool) -> IssuedRefreshToken | None:
+    """The row of a refresh token we issued, found by its id and checked against its hash."""
+    rows = IssuedRefreshToken.objects.select_related("session__user").filter(jti=payload[api_settings.JTI_CLAIM])
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    record = rows.first()
+    if (
+        record is None
+        or not constant_time_compare(record.token_hash, token_hash(refresh))
+        or str(record.session.user_id) != payload.get(api_settings.USER_ID_CLAIM)
+    ):
+        return None
+    return record
+
+
+def _successor_pair(record: IssuedRefreshToken, *, first_answer: bool) -> dict[str, str] | None:
+    """The pair that replaced a spent refresh token: minted and recorded on the spend, re-minted on a retry.
+
+    A retry gets it again only within the grace window and while its refresh token is unused: a
+    client that received the pair has no reason to send the old token again. Otherwise: None.
+    """
+    refresh_jti, access_jti = successor_jtis(record.jti)
+    session, spent_at = record.session, record.spent_at
+    pair = mint_pair(session=session, refresh_jti=refresh_jti, access_jti=access_jti, issued_at=spent_at)
+    if first_answer:
+        record_refresh_token(session=session, refresh=pair["refresh"], jti=refresh_jti, issued_at=spent_at)
+        AuthSession.objects.filter(pk=session.pk).update(expires_at=spent_at + refresh_lifetime())
+        return pair
+    if timezone.now() - spent_at >= timedelta(seconds=settings.JWT_REFRESH_GRACE_SECONDS):
+        return None
+    successor = IssuedRefreshToken.objects.filter(jti=refresh_jti).first()
+    if successor is None or successor.spent_at is not None:
+        return None
+    # A hash that differs means the signing key changed since the spend: the old pair cannot be made again.
+    return pair if constant_time_compare(successor.token_hash, token_hash(pair["refresh"])) else None
+
+
+def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
+    """Spend a refresh token for its session's next access and refresh token.
+
+    The spend holds the token's row lock, so of N concurrent requests with one token exactly one
+    spends it; the others wait, then find it spent a moment ago and answer the same pair (the
+    grace window, JWT_REFRESH_GRACE_SECONDS). After the window, a spent token means two parties
+    hold copies of it: every session of the user ends. A token of an ended session is only refused.
+    """
+    payload = _read_refresh_token(refresh)
+    with transaction.atomic():
+        record = _issued_refresh_token(refresh, payload, lock=True)
+        if record is None:
+            raise TokenRefused("The refresh token is invalid or expired.", "token_not_valid")
+        session = record.session
+        if session.ended_at is not None or not session.user.is_active:
+            raise TokenRefused("This session has ended; sign in again.", "session_ended")
+        if record.spent_at is None:
+            record.spent_at = timezone.now()
+            record.save(update_fields=["spent_at"])
+            return _successor_pair(record, first_answer=True)
+        pair = _successor_pair(record, first_answer=False)
+        if pair is not None:
+            return pair
+        end_all_sessions(user=session.user, reason=SessionEnd.TOKEN_REUSE)  # committed before the 401
+    raise TokenRefused("This refresh token was already used; every session has been ended.", "token_reused")
+
+
+def end_all_sessions(*, user: User, reason: str = SessionEnd.LOGOUT_EVERYWHERE) -> None:
+    """End every session of the user at once: their refresh and access tokens are all refused from now on."""
+    AuthSession.objects.live().filter(user=user).update(ended_at=timezone.now(), end_reason=reason)
+
+
+def end_session(*, user: User, refresh: str) -> None:
+    """Log out one device: the session of this refresh token of the user's ends, its access tokens with it."""
+    invalid = field_error("refresh", "This is not a valid refresh token.", code="token_not_valid")
+    try:
+        payload = _read_refresh_token(refresh)
+    except TokenRefused:
         raise invalid from None
-    if payload.get("token_type") != "refresh" or payload.get("user_id") != str(user.pk):
+    record = _issued_refresh_token(refresh, payload, lock=False)
+    if record is None or record.session.user_id != user.pk:
         raise invalid
-    RefreshToken(refresh, verify=False).blacklist()  # records it as outstanding if it was not
-
-
-def record_spent_refresh_token(*, user: User, payload: dict[str, Any]) -> None:
-    SpentRefreshToken.objects.get_or_create(
-        jti=payload["jti"],
-        defaults={"user": user, "expires_at": datetime.fromtimestamp(payload["exp"], tz=UTC)},
+    AuthSession.objects.live().filter(pk=record.session_id).update(
+        ended_at=timezone.now(), end_reason=SessionEnd.LOGOUT
     )
 
 
@@ -275,7 +355,7 @@ def change_password(*, user: User, old_password: str, new_password: str) -> dict
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    end_all_sessions(user=user)
+    end_all_sessions(user=user, reason=SessionEnd.PASSWORD_CHANGED)
     return issue_tokens(user)
 
 
@@ -317,7 +397,7 @@ def reset_password(*, uid: str, token: str, new_password: str) -> User:
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    end_all_sessions(user=user)
+    end_all_sessions(user=user, reason=SessionEnd.PASSWORD_RESET)
     from axes.utils import reset as reset_lockouts
 
     reset_lockouts(username=user.email)
@@ -369,9 +449,10 @@ def revoke_care_team_grant(*, grant: CareTeamGrant, revoked_by: User) -> CareTea
     return grant
 
 
+@transaction.atomic
 def flush_expired_tokens() -> int:
-    """Delete expired refresh-token records (and their blacklist rows); return how many."""
+    """Delete expired refresh-token rows, and sessions whose last refresh token expired; return how many tokens."""
     now = timezone.now()
-    SpentRefreshToken.objects.filter(expires_at__lte=now).delete()
-    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+    deleted, _ = IssuedRefreshToken.objects.filter(expires_at__lte=now).delete()
+    AuthSession.objects.filter(expires_at__lte=now).delete()
     return deleted

@@ -4,10 +4,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.fields import get_error_detail
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
-from rest_framework_simplejwt.state import token_backend
 
 from ..models import (
     ROLE_PERMISSIONS,
@@ -16,11 +14,9 @@ from ..models import (
     EmergencyContact,
     Profile,
     Scope,
-    SpentRefreshToken,
     User,
 )
-from ..services import end_all_sessions, record_spent_refresh_token
-from ..tokens import SESSION_VERSION_CLAIM, SessionRefreshToken
+from ..services import TokenRefused, rotate_refresh_token
 
 # --- Users and profiles -------------------------------------------------------------
 
@@ -185,34 +181,22 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
         return attrs
 
 
-class RefreshSerializer(TokenRefreshSerializer):
-    """Rotation with reuse detection.
+class RefreshSerializer(serializers.Serializer):
+    """Rotation with reuse detection (accounts.services.rotate_refresh_token).
 
-    Each refresh token works once and is answered with a new pair. A refresh token that
-    was already spent means two parties hold copies of it, so presenting it again ends
-    every session of that user.
+    Each refresh token is spent once for a new pair; sent again within the grace window it
+    answers that same pair. Sent again after it, two parties hold copies of it, so every
+    session of that user ends.
     """
 
-    token_class = SessionRefreshToken
     refresh = serializers.CharField()
     access = serializers.CharField(read_only=True)
 
     def validate(self, attrs: dict) -> dict:
         try:
-            payload = token_backend.decode(attrs["refresh"], verify=True)  # signature and expiry
-        except TokenBackendError:
-            raise InvalidToken("The refresh token is invalid or expired.") from None
-        if payload.get("token_type") != "refresh":
-            raise InvalidToken("This is not a refresh token.")
-        user = User.objects.filter(pk=payload.get("user_id"), is_active=True).first()
-        if user is None or payload.get(SESSION_VERSION_CLAIM) != user.session_version:
-            raise InvalidToken("This session has ended; sign in again.")
-        if SpentRefreshToken.objects.filter(jti=payload.get("jti")).exists():
-            end_all_sessions(user=user)
-            raise InvalidToken("This refresh token was already used; every session has been ended.")
-        data = super().validate(attrs)  # refuses a logged-out token; rotates
-        record_spent_refresh_token(user=user, payload=payload)
-        return data
+            return rotate_refresh_token(refresh=attrs["refresh"])
+        except TokenRefused as refused:
+            raise AuthenticationFailed(refused.detail, code=refused.code) from None
 
 
 class RefreshResultSerializer(serializers.Serializer):

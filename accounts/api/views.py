@@ -131,7 +131,10 @@ class LoginView(PublicAuthView):
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 @extend_schema(tags=["auth"], responses={200: RefreshResultSerializer})
 class RefreshView(TokenRefreshView):
-    """A new access and refresh token; the one presented is spent. Reusing a spent one ends every session."""
+    """A new access and refresh token; the one presented is spent.
+
+    Sent again within the grace window, it answers the same pair; reusing a spent one later ends every session.
+    """
 
     serializer_class = RefreshSerializer
     authentication_classes: list = []

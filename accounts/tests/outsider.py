@@ -86,6 +86,7 @@ ADMIN_STAFF_ONLY = {
     "accounts.clinicianprofile": "a clinician's own professional details",
     "accounts.clinicianinvitation": "registration links for clinicians",
     "accounts.accesslog": "the audit log names patients; staff read it here, patients their own in access-log/",
+    "accounts.authsession": "sign-in sessions: who signed in when, and how it ended; no token",
 }
 
 # Rows of the owner's data outside the admin's models, included in the before/after snapshot.

@@ -2,8 +2,10 @@ import pytest
 from django.contrib import admin
 from django.core import mail
 
-from accounts.models import ClinicianInvitation, Role, User
+from accounts.models import AuthSession, ClinicianInvitation, Role, User
+from accounts.services import end_session
 from accounts.tests.factories import CareTeamGrantFactory
+from accounts.tokens import issue_tokens, token_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,26 @@ def test_saving_an_invitation_emails_the_link(client, staff):
 def test_a_patient_cannot_open_the_admin(client, user):
     client.force_login(user)
     assert client.get("/admin/").status_code == 302
+
+
+def test_the_sessions_admin_shows_ids_times_and_state_never_a_token(client, staff, user):
+    phone = issue_tokens(user)
+    laptop = issue_tokens(user)
+    end_session(user=user, refresh=laptop["refresh"])
+    phone_session, laptop_session = (
+        AuthSession.objects.get(refresh_tokens__token_hash=token_hash(pair["refresh"])) for pair in (phone, laptop)
+    )
+    client.force_login(staff)
+
+    listing = client.get("/admin/accounts/authsession/").content.decode()
+    detail = client.get(f"/admin/accounts/authsession/{laptop_session.pk}/change/").content.decode()
+
+    assert str(phone_session.pk) in listing
+    assert str(laptop_session.pk) in listing
+    assert "live" in listing
+    assert "Logged out" in listing
+    assert laptop_session.refresh_tokens.get().jti in detail
+    for page in (listing, detail):
+        for token in (*phone.values(), *laptop.values()):
+            assert token.rsplit(".", 1)[1] not in page
+        assert token_hash(laptop["refresh"]) not in page

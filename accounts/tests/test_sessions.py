@@ -1,9 +1,18 @@
 """Login, refresh rotation with reuse detection, logout of one or every session, throttles and lockout."""
 
-import pytest
-from django.test import override_settings
+from datetime import timedelta
 
+import pytest
+from django.conf import settings
+from django.db.models import F
+from django.test import RequestFactory, override_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.authentication import JWTAuthentication
+from accounts.models import AuthSession, IssuedRefreshToken
 from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.plaintext import tables_holding
+from accounts.tokens import issue_tokens
 from conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -51,28 +60,72 @@ def test_an_inactive_user_cannot_log_in(api_client):
     assert login(api_client, "gone@example.org").status_code == 401
 
 
-def test_refresh_rotates_and_the_spent_token_is_refused(api_client, user):
+def past_the_grace_window(user):
+    """Move every spend of the user's back beyond the grace window: the same as waiting it out."""
+    IssuedRefreshToken.objects.filter(session__user=user, spent_at__isnull=False).update(
+        spent_at=F("spent_at") - timedelta(seconds=settings.JWT_REFRESH_GRACE_SECONDS + 1)
+    )
+
+
+def test_refresh_rotates_and_the_spent_token_is_refused_after_the_grace_window(api_client, user):
     tokens = tokens_for(api_client, user)
     rotated = api_client.post(REFRESH, {"refresh": tokens["refresh"]})
     assert rotated.status_code == 200
     assert set(rotated.json()) == {"access", "refresh"}
     assert rotated.json()["refresh"] != tokens["refresh"]
     assert me(api_client, rotated.json()["access"]).status_code == 200
+    past_the_grace_window(user)
     reused = api_client.post(REFRESH, {"refresh": tokens["refresh"]})
     assert reused.status_code == 401
+    assert reused.json()["errors"][0]["code"] == "token_reused"
+
+
+def test_a_retry_within_the_grace_window_answers_the_same_pair(api_client, user):
+    tokens = tokens_for(api_client, user)
+    first = api_client.post(REFRESH, {"refresh": tokens["refresh"]}).json()
+    retry = api_client.post(REFRESH, {"refresh": tokens["refresh"]})  # the app lost the first answer
+    assert retry.status_code == 200
+    assert retry.json() == first  # byte for byte: access and refresh
+    assert me(api_client, first["access"]).status_code == 200
+    assert api_client.post(REFRESH, {"refresh": first["refresh"]}).status_code == 200  # it rotates on
+    assert IssuedRefreshToken.objects.filter(session__user=user).count() == 3  # one chain: no second family
+
+
+def test_a_retry_after_the_new_pair_was_used_is_reuse(api_client, user):
+    tokens = tokens_for(api_client, user)
+    first = api_client.post(REFRESH, {"refresh": tokens["refresh"]}).json()
+    second = api_client.post(REFRESH, {"refresh": first["refresh"]}).json()
+    # Whoever got the pair used it; whoever sends the old token now is someone else.
+    replay = api_client.post(REFRESH, {"refresh": tokens["refresh"]})
+    assert replay.status_code == 401
+    assert me(api_client, second["access"]).status_code == 401
 
 
 def test_reusing_a_spent_refresh_token_ends_every_session(api_client, user):
     phone = tokens_for(api_client, user)
     laptop = tokens_for(api_client, user)
     rotated = api_client.post(REFRESH, {"refresh": phone["refresh"]}).json()
+    past_the_grace_window(user)
     assert api_client.post(REFRESH, {"refresh": phone["refresh"]}).status_code == 401  # the replay
     # Every session of the user is over, including the thief's fresh pair and the other device.
     assert api_client.post(REFRESH, {"refresh": rotated["refresh"]}).status_code == 401
     assert api_client.post(REFRESH, {"refresh": laptop["refresh"]}).status_code == 401
     assert me(api_client, rotated["access"]).status_code == 401
     assert me(api_client, laptop["access"]).status_code == 401
+    assert set(AuthSession.objects.filter(user=user).values_list("end_reason", flat=True)) == {"token_reuse"}
     assert tokens_for(api_client, user)  # signing in again works
+
+
+def test_a_spent_token_of_a_logged_out_session_is_only_refused(api_client, user):
+    phone = tokens_for(api_client, user)
+    laptop = tokens_for(api_client, user)
+    rotated = api_client.post(REFRESH, {"refresh": phone["refresh"]}).json()
+    api_client.post(LOGOUT, {"refresh": rotated["refresh"]}, HTTP_AUTHORIZATION=f"Bearer {rotated['access']}")
+    past_the_grace_window(user)
+    replay = api_client.post(REFRESH, {"refresh": phone["refresh"]})
+    assert replay.status_code == 401
+    assert replay.json()["errors"][0]["code"] == "session_ended"
+    assert me(api_client, laptop["access"]).status_code == 200  # nothing more to end: the laptop stays
 
 
 def test_an_access_token_is_not_a_refresh_token(api_client, user):
@@ -90,8 +143,19 @@ def test_logout_with_a_refresh_token_ends_only_that_session(api_client, user):
     response = api_client.post(LOGOUT, {"refresh": phone["refresh"]}, HTTP_AUTHORIZATION=f"Bearer {phone['access']}")
     assert response.status_code == 205
     assert api_client.post(REFRESH, {"refresh": phone["refresh"]}).status_code == 401
+    assert me(api_client, phone["access"]).status_code == 401  # at once, not when it expires
+    assert me(api_client, laptop["access"]).status_code == 200
     still = api_client.post(REFRESH, {"refresh": laptop["refresh"]})
     assert still.status_code == 200, still.json()
+
+
+def test_logout_ends_the_access_tokens_of_every_rotation_of_that_session(api_client, user):
+    tokens = tokens_for(api_client, user)
+    rotated = api_client.post(REFRESH, {"refresh": tokens["refresh"]}).json()
+    response = api_client.post(LOGOUT, {"refresh": rotated["refresh"]}, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert response.status_code == 205
+    assert me(api_client, tokens["access"]).status_code == 401
+    assert me(api_client, rotated["access"]).status_code == 401
 
 
 def test_logout_with_an_empty_body_ends_every_session(api_client, user):
@@ -120,6 +184,37 @@ def test_logout_needs_authentication(api_client):
 def test_a_missing_or_broken_bearer_token_is_401(api_client):
     assert api_client.get(ME).status_code == 401
     assert api_client.get(ME, HTTP_AUTHORIZATION="Bearer not-a-jwt").status_code == 401
+
+
+def test_an_access_token_without_a_session_is_401(api_client, user):
+    # What SimpleJWT alone makes (and what this app issued before sessions): the app refreshes instead.
+    response = me(api_client, str(AccessToken.for_user(user)))
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "session_ended"
+
+
+def test_authentication_costs_one_query(user, django_assert_num_queries):
+    access = issue_tokens(user)["access"]
+    request = RequestFactory().get(ME, HTTP_AUTHORIZATION=f"Bearer {access}")
+    with django_assert_num_queries(1):  # the session joined with its user, instead of the user alone
+        authenticated, _ = JWTAuthentication().authenticate(request)
+    assert authenticated == user
+
+
+def test_no_token_is_stored_in_any_table(api_client, user):
+    phone = tokens_for(api_client, user)
+    laptop = tokens_for(api_client, user)
+    rotated = api_client.post(REFRESH, {"refresh": phone["refresh"]}).json()
+    retried = api_client.post(REFRESH, {"refresh": phone["refresh"]}).json()
+    api_client.post(LOGOUT, {"refresh": laptop["refresh"]}, HTTP_AUTHORIZATION=f"Bearer {laptop['access']}")
+    issued = [phone, laptop, rotated, retried]
+    secrets = {part for pair in issued for token in pair.values() for part in (token, token.rsplit(".", 1)[1])}
+    stored = IssuedRefreshToken.objects.filter(session__user=user)
+
+    assert stored.count() == 3  # the phone's two and the laptop's one
+    assert tables_holding(stored.first().token_hash) == ["accounts_issuedrefreshtoken"]  # the scan finds things
+    for secret in secrets:
+        assert tables_holding(secret) == [], secret
 
 
 @override_settings(AXES_FAILURE_LIMIT=3)

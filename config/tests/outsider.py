@@ -2,8 +2,6 @@
 
 ADMIN_STAFF_ONLY = {
     "auth.group": "permission groups",
-    "token_blacklist.outstandingtoken": "session bookkeeping of SimpleJWT",
-    "token_blacklist.blacklistedtoken": "session bookkeeping of SimpleJWT",
     "django_celery_beat.periodictask": "the beat schedule",
     "django_celery_beat.clockedschedule": "the beat schedule",
     "django_celery_beat.crontabschedule": "the beat schedule",

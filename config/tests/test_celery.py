@@ -11,8 +11,8 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.models import AuthSession, IssuedRefreshToken
 from accounts.tasks import flush_expired_tokens_task
 from accounts.tests.factories import UserFactory
 from config.celery import app
@@ -61,10 +61,16 @@ def test_flush_task_runs_on_the_default_queue():
     assert route["queue"].name == "default"
 
 
-def _token(user, *, jti: str, expires_in: timedelta) -> OutstandingToken:
+def _token(user, *, jti: str, expires_in: timedelta) -> IssuedRefreshToken:
+    """A session of one refresh token that expires (or expired) `expires_in` from now."""
     now = timezone.now()
-    return OutstandingToken.objects.create(
-        user=user, jti=jti, token=f"token-{jti}", created_at=now - timedelta(days=1), expires_at=now + expires_in
+    session = AuthSession.objects.create(user=user, created_at=now - timedelta(days=1), expires_at=now + expires_in)
+    return IssuedRefreshToken.objects.create(
+        session=session,
+        jti=jti,
+        token_hash="0" * 64,
+        created_at=now - timedelta(days=1),
+        expires_at=now + expires_in,
     )
 
 
@@ -77,19 +83,19 @@ def test_real_worker_flushes_expired_tokens_through_redis(not_eager, logging_res
 
     user = UserFactory()
     expired = _token(user, jti="expired-jti", expires_in=-timedelta(minutes=1))
-    expired_blacklisted = _token(user, jti="expired-blacklisted-jti", expires_in=-timedelta(hours=1))
-    BlacklistedToken.objects.create(token=expired_blacklisted)
+    expired_ended = _token(user, jti="expired-ended-jti", expires_in=-timedelta(hours=1))
+    AuthSession.objects.filter(pk=expired_ended.session_id).update(ended_at=timezone.now() - timedelta(days=1))
     live = _token(user, jti="live-jti", expires_in=timedelta(days=1))
 
     with start_worker(app, pool="solo", perform_ping_check=False, queues=["default"]):
         flush_expired_tokens_task.delay()
         deadline = time.monotonic() + 20
-        while OutstandingToken.objects.filter(pk__in=[expired.pk, expired_blacklisted.pk]).exists():
+        while IssuedRefreshToken.objects.filter(pk__in=[expired.pk, expired_ended.pk]).exists():
             assert time.monotonic() < deadline, "the worker did not run the task within 20 s"
             time.sleep(0.1)
 
-    assert list(OutstandingToken.objects.values_list("pk", flat=True)) == [live.pk]
-    assert BlacklistedToken.objects.count() == 0
+    assert list(IssuedRefreshToken.objects.values_list("pk", flat=True)) == [live.pk]
+    assert list(AuthSession.objects.values_list("pk", flat=True)) == [live.session_id]
 
 
 @pytest.mark.django_db
@@ -102,7 +108,7 @@ def test_flush_task_is_idempotent():
     assert app.conf.task_always_eager is True
     assert flush_expired_tokens_task.delay().get() == 2
     assert flush_expired_tokens_task.delay().get() == 0
-    assert list(OutstandingToken.objects.values_list("pk", flat=True)) == [live.pk]
+    assert list(IssuedRefreshToken.objects.values_list("pk", flat=True)) == [live.pk]
 
 
 WORKER_LOGGING_PROBE = """
