@@ -328,8 +328,14 @@ def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
 
 
 def end_all_sessions(*, user: User, reason: str = SessionEnd.LOGOUT_EVERYWHERE) -> None:
-    """End every session of the user at once: their refresh and access tokens are all refused from now on."""
-    AuthSession.objects.live().filter(user=user).update(ended_at=timezone.now(), end_reason=reason)
+    """End every session of the user at once: their refresh and access tokens are all refused from now on.
+
+    The user's row lock comes first, so two requests ending the same user's sessions at once (reuse
+    seen on two sessions) take turns instead of locking the session rows in opposite orders.
+    """
+    with transaction.atomic():
+        list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+        AuthSession.objects.live().filter(user=user).update(ended_at=timezone.now(), end_reason=reason)
 
 
 def end_session(*, user: User, refresh: str) -> None:
