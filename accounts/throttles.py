@@ -41,5 +41,6 @@ class AuthAccountThrottle(_AuthThrottle):
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if not isinstance(email, str) or not email.strip():
             return None
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()  # any address is a safe key
+        # Any address is a safe key, even one with a lone surrogate (refused by the view right after).
+        digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
         return self.cache_format % {"scope": f"{self.scope}:{view.throttle_scope}", "ident": digest}

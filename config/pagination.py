@@ -3,6 +3,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+MAX_OFFSET = 2**63 - 1  # a page beyond this is past the end of any list
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     """`page` and `page_size` (default 20, capped at 1,000); answers `count`, `next`, `previous`, `results`."""
@@ -31,9 +33,9 @@ class FastCountPagination(PageNumberPagination):
             self.number = int(request.query_params.get(self.page_query_param) or 1)
         except ValueError:
             self.number = 0
-        if self.number < 1:
-            raise NotFound("Invalid page.")
         offset = (self.number - 1) * page_size
+        if self.number < 1 or offset + page_size + 1 > MAX_OFFSET:  # PostgreSQL's OFFSET and LIMIT are bigints
+            raise NotFound("Invalid page.")
         rows = list(queryset[offset : offset + page_size + 1])
         if self.number > 1 and not rows:
             raise NotFound("Invalid page.")

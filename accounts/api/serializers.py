@@ -7,6 +7,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.fields import get_error_detail
 
+from config.inputs import DateTimeField, ModelSerializer
+
 from ..models import (
     ROLE_PERMISSIONS,
     AccessLog,
@@ -34,7 +36,7 @@ class EmergencyContactSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ProfileSerializer(serializers.ModelSerializer):
+class ProfileSerializer(ModelSerializer):
     conditions = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
     allergies = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
     emergency_contacts = EmergencyContactSerializer(many=True, required=False, max_length=5)
@@ -255,7 +257,7 @@ class CareTeamGrantCreateSerializer(serializers.Serializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=len(Scope.choices)
     )
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = DateTimeField(required=False, allow_null=True, default=None)
 
 
 class AccessLogSerializer(serializers.ModelSerializer):

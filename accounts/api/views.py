@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from config.inputs import validate_datetime
+
 from ..models import AccessAction, AccessLog, CareTeamGrant, User
 from ..permissions import IsPatient
 from ..services import (
@@ -278,8 +280,12 @@ class AccessLogFilterSet(django_filters.FilterSet):
     actor = django_filters.UUIDFilter(field_name="actor_id", help_text="Who read or changed the data.")
     action = django_filters.ChoiceFilter(choices=AccessAction.choices)
     resource = django_filters.CharFilter(help_text="The part of the record, e.g. reading, healthalert, patient.")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", help_text="ISO 8601, inclusive.")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", help_text="ISO 8601, exclusive.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="at", lookup_expr="gte", help_text="ISO 8601, inclusive.", validators=[validate_datetime]
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="at", lookup_expr="lt", help_text="ISO 8601, exclusive.", validators=[validate_datetime]
+    )
 
     class Meta:
         model = AccessLog

@@ -6,17 +6,26 @@ import django_filters
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 
+from config.inputs import InputError, check_date, utc_datetime
+
 from ..catalog import get_catalog
 from ..models import Reading, SourceKind
 
 
 def _bound(value: str, name: str):  # noqa: ANN202
-    """A date (a whole local day) or an ISO datetime with an offset."""
+    """A date (a whole local day) or an ISO datetime with an offset, within what the API takes (config.inputs)."""
+    try:
+        return _parsed_bound(value, name)
+    except InputError as error:
+        raise ValidationError({name: [error.message]}, code=error.code) from None
+
+
+def _parsed_bound(value: str, name: str):  # noqa: ANN202
     if len(value) == 10:  # YYYY-MM-DD: parse_datetime would read it as a naive midnight
         day = _parse(parse_date, value)
         if day is None:
             raise ValidationError({name: ["Must be a date (YYYY-MM-DD) or a datetime with an offset."]})
-        return day
+        return check_date(day)
     try:
         moment = parse_datetime(value)
     except ValueError:
@@ -24,14 +33,14 @@ def _bound(value: str, name: str):  # noqa: ANN202
     if moment is not None:
         if moment.tzinfo is None:
             raise ValidationError({name: ["A date and time needs an offset, e.g. 2026-03-08T00:00:00-05:00."]})
-        return moment
+        return utc_datetime(moment)
     try:
         day = parse_date(value)
     except ValueError:
         day = None
     if day is None:
         raise ValidationError({name: ["Must be a date (YYYY-MM-DD) or a datetime with an offset."]})
-    return day
+    return check_date(day)
 
 
 def _parse(parser, value: str):  # noqa: ANN001, ANN202

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from accounts.api.base import OwnedViewSet, PatientQuerySerializer
 from accounts.models import Scope
 from accounts.selectors import user_timezone
+from config.inputs import DateField
 
 from ..models import DailyHealthScore
 from ..scoring import PARTS, compute_health_score
@@ -39,8 +40,8 @@ class DailyHealthScoreSerializer(serializers.ModelSerializer):
 
 
 class HealthScoreQuerySerializer(PatientQuerySerializer):
-    start_date = serializers.DateField(required=False, help_text="First local day (inclusive).")
-    end_date = serializers.DateField(required=False, help_text="Last local day (inclusive).")
+    start_date = DateField(required=False, help_text="First local day (inclusive).")
+    end_date = DateField(required=False, help_text="Last local day (inclusive).")
 
     def validate(self, data: dict) -> dict:
         if data.get("start_date") and data.get("end_date") and data["end_date"] < data["start_date"]:

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.base import PatientQuerySerializer
+from config.inputs import DateField, ModelSerializer
 
 from ..catalog import get_catalog
 from ..fields import MetricTypeField
@@ -207,8 +208,8 @@ def _default_start(period: str, end):  # noqa: ANN001, ANN202
 class SummaryQuerySerializer(PatientQuerySerializer):
     metric_type = MetricTypeField()
     period = serializers.ChoiceField(choices=["day", "week", "month"], default="day")
-    start_date = serializers.DateField(required=False, help_text="First local day (inclusive).")
-    end_date = serializers.DateField(required=False, help_text="Last local day (inclusive); default today.")
+    start_date = DateField(required=False, help_text="First local day (inclusive).")
+    end_date = DateField(required=False, help_text="Last local day (inclusive); default today.")
 
     def validate(self, attrs: dict) -> dict:
         attrs.setdefault("end_date", timezone.localdate(timezone=self.context["tz"]))
@@ -293,11 +294,11 @@ class ProgressSerializer(serializers.Serializer):
     as_of = serializers.JSONField(allow_null=True)
 
 
-class TargetSerializer(serializers.ModelSerializer):
+class TargetSerializer(ModelSerializer):
     metric_type = MetricTypeField()
     kind = serializers.ChoiceField(choices=TargetKind.choices, default=TargetKind.AT_LEAST)
     unit = serializers.CharField(write_only=True, required=False, help_text="Unit of the values sent.")
-    start_date = serializers.DateField(required=False)
+    start_date = DateField(required=False)
     progress = serializers.SerializerMethodField()
 
     class Meta:

@@ -3,12 +3,13 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from config.inputs import ModelSerializer
 from health_metrics.catalog import get_catalog
 
 from ..models import Device, DeviceAlert, DeviceStatus, IngestBatch
 
 
-class DeviceSerializer(serializers.ModelSerializer):
+class DeviceSerializer(ModelSerializer):
     supported_metric_types = serializers.ListField(child=serializers.CharField(), required=False)
 
     class Meta:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from accounts.api.base import OwnedViewSet, PatientQuerySerializer
 from accounts.models import AccessAction, Scope
 from config.errors import ConflictError
+from config.inputs import DateField
 from health_metrics.fields import MetricTypeField
 
 from ..exports import (
@@ -49,8 +50,8 @@ class FileNegotiation(BaseContentNegotiation):
 
 class ExportQuerySerializer(PatientQuerySerializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices, help_text="csv, pdf (a report) or fhir (R4).")
-    start_date = serializers.DateField(help_text="First local day (inclusive).")
-    end_date = serializers.DateField(help_text="Last local day (inclusive).")
+    start_date = DateField(help_text="First local day (inclusive).")
+    end_date = DateField(help_text="Last local day (inclusive).")
     metric_type = MetricTypeField(required=False, help_text="Only this metric type (code or label).")
 
     def get_fields(self) -> dict:

@@ -22,7 +22,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -31,6 +30,8 @@ from rest_framework.views import APIView, exception_handler
 from accounts.api.base import log_patient_access
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
+from config.inputs import check_date, text_error, utc_datetime
+from config.renderers import JSONRenderer
 from health_metrics.models import MetricType, Reading
 
 from .. import fhir
@@ -162,16 +163,20 @@ def _code_filter(value: str) -> Q:
 
 
 def _date_range(match: re.Match) -> tuple[date, date] | tuple[datetime, datetime]:
-    """The implicit range [start, end) of a FHIR date or dateTime, at the precision it was given."""
+    """The implicit range [start, end) of a FHIR date or dateTime, at the precision it was given.
+
+    Within what the API takes anywhere (config.inputs), so neither end overflows nor reaches PostgreSQL
+    out of its range; InputError is a ValueError.
+    """
     year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
     if match["time"]:
         if not match["zone"]:
             raise ValueError("a time needs a zone (Z or +hh:mm)")
-        moment = datetime.fromisoformat(match["value"])
+        moment = utc_datetime(datetime.fromisoformat(match["value"]))
         if match["fraction"]:
             return moment, moment + timedelta(microseconds=1)
         return moment, moment + (timedelta(seconds=1) if match["second"] else timedelta(minutes=1))
-    start = date(year, month, day)
+    start = check_date(date(year, month, day))
     if match["day"]:
         return start, start + timedelta(days=1)
     if match["month"]:
@@ -223,6 +228,11 @@ def _positive_int(params: Any, name: str, default: int, *, minimum: int) -> int:
 
 
 def parse_observation_search(params: Any) -> ObservationSearch:
+    for name, values in params.lists():  # text PostgreSQL cannot store is no search term either
+        for value in [name, *values]:
+            error = text_error(value)
+            if error is not None:
+                raise exceptions.ValidationError({name: [error.message]}, code=error.code)
     unknown = sorted(set(params) - SEARCH_PARAMS)
     if unknown:
         raise exceptions.ValidationError({name: ["This search parameter is not supported."] for name in unknown})
