@@ -301,9 +301,9 @@ def stale_daily_summaries() -> list[tuple[Any, int, date]]:
 
     One statement over the whole readings table: a sequential scan grouped by (user, type, day) and
     joined to the rollups, then the rollups with no reading left (an anti-join on the
-    (user, type, day) index). Its cost grows with the table, not with what changed: about a second
-    per few million readings here, so it runs nightly; what is written in between is rolled up
-    within ROLLUP_DELAY_SECONDS by the write's own task.
+    (user, type, day) index). Its cost grows with the table, not with what changed: 1.0-1.4 s for
+    1,000,000 readings on 2 cores (measured 2026-12-02, nothing stale), so it runs nightly; what is
+    written in between is rolled up within ROLLUP_DELAY_SECONDS by the write's own task.
     """
     reading, summary = Reading._meta.db_table, DailySummary._meta.db_table
     sql = f"""
