@@ -378,6 +378,67 @@ class IssuedRefreshToken(models.Model):
         return self.jti
 
 
+class EmailKind(models.TextChoices):
+    VERIFICATION = "verification", "Email verification"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    CLINICIAN_INVITATION = "clinician_invitation", "Clinician invitation"
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped"  # nothing left to say: verified, deactivated or accepted since
+    FAILED = "failed", "Failed"
+
+
+class OutboxEmail(models.Model):
+    """An email owed to someone, written in the transaction of the request that owes it and sent by a worker.
+
+    It holds no secret: the link's token is minted when the email is sent, so the row says only
+    what to send to whom. A worker claims it by conditional update (one sender per row); the
+    sweeper hands pending rows to a worker again when the broker was down or a send failed.
+    """
+
+    kind = models.CharField(max_length=32, choices=EmailKind.choices)
+    # No index of its own: outboxemail_user_kind_idx starts with it.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False)
+    invitation = models.ForeignKey(
+        ClinicianInvitation, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=EmailStatus.choices, default=EmailStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Pending: when the sweeper may hand it to a worker (later after each failed send).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind=EmailKind.CLINICIAN_INVITATION, invitation__isnull=False)
+                | (~Q(kind=EmailKind.CLINICIAN_INVITATION) & Q(user__isnull=False)),
+                name="outboxemail_has_recipient",
+            ),
+        ]
+        indexes = [
+            # The sweeper: emails still to send (pending, or sending but abandoned), oldest first.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="outboxemail_unsent_idx",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+            # The per-address reset limit: a user's reset emails of the last hour.
+            models.Index(fields=["user", "kind", "-created_at"], name="outboxemail_user_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} email ({self.status})"
+
+
 class AccessAction(models.TextChoices):
     LIST = "list", "List"
     READ = "read", "Read"

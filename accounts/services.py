@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes, force_str
@@ -20,6 +22,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 
 from config.errors import ConflictError, field_error
+from config.sweeps import enqueue_each
 
 from .models import (
     AccessLog,
@@ -27,8 +30,11 @@ from .models import (
     CareTeamGrant,
     ClinicianInvitation,
     ClinicianProfile,
+    EmailKind,
+    EmailStatus,
     EmergencyContact,
     IssuedRefreshToken,
+    OutboxEmail,
     Profile,
     Role,
     Scope,
@@ -48,6 +54,8 @@ from .tokens import (
     successor_jtis,
     token_hash,
 )
+
+logger = structlog.get_logger(__name__)
 
 # --- The access log ---------------------------------------------------------------
 
@@ -145,9 +153,7 @@ def register_user(
             profile=profile,
             emergency_contacts=emergency_contacts,
         )
-        from .tasks import send_verification_email_task
-
-        transaction.on_commit(lambda: send_verification_email_task.delay(str(user.pk)))
+        queue_email(kind=EmailKind.VERIFICATION, user=user)
         return user
 
     invitation_id = read_invitation_token(invitation_token)
@@ -174,35 +180,9 @@ def register_user(
     return user
 
 
-def send_verification_email(*, user: User) -> None:
-    token = make_email_verification_token(user)
-    send_mail(
-        subject="Confirm your OpenVitals email address",
-        message=(
-            f"Hello {user.first_name or user.email},\n\n"
-            f"Confirm your address by opening this link:\n"
-            f"{settings.FRONTEND_URL}/verify-email?token={token}\n\n"
-            f"Or send this token to POST /api/v1/auth/verify-email/:\n{token}\n"
-        ),
-        from_email=None,
-        recipient_list=[user.email],
-    )
-
-
-def send_clinician_invitation(*, invitation: ClinicianInvitation) -> None:
-    token = make_invitation_token(invitation.pk)
-    send_mail(
-        subject="You are invited to OpenVitals",
-        message=(
-            f"You have been invited to join OpenVitals as a clinician"
-            f"{' at ' + invitation.organization.name if invitation.organization else ''}.\n\n"
-            f"Register with this link before {invitation.expires_at:%Y-%m-%d}:\n"
-            f"{settings.FRONTEND_URL}/register?invitation={token}\n\n"
-            f'Or POST /api/v1/auth/register/ with "invitation": "{token}".\n'
-        ),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+def send_clinician_invitation(*, invitation: ClinicianInvitation) -> OutboxEmail:
+    """Email the invitation's registration link (through the outbox, like every email)."""
+    return queue_email(kind=EmailKind.CLINICIAN_INVITATION, invitation=invitation)
 
 
 def verify_email(*, token: str) -> User:
@@ -365,30 +345,28 @@ def change_password(*, user: User, old_password: str, new_password: str) -> dict
     return issue_tokens(user)
 
 
+@transaction.atomic
 def request_password_reset(*, email: str) -> None:
-    """Email a reset link if the address belongs to an active user; say nothing either way."""
-    user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
-    if user is not None:
-        from .tasks import send_password_reset_email_task
+    """Email a reset link if the address belongs to an active user; say nothing either way.
 
-        transaction.on_commit(lambda: send_password_reset_email_task.delay(str(user.pk)))
-
-
-def send_password_reset_email(*, user: User) -> None:
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = password_reset_token.make_token(user)
-    send_mail(
-        subject="Reset your OpenVitals password",
-        message=(
-            f"Someone asked to reset the password of {user.email}. If it was you, open:\n"
-            f"{settings.FRONTEND_URL}/reset-password?uid={uid}&token={token}\n\n"
-            f"Or POST /api/v1/auth/password/reset/confirm/ with uid={uid} and token={token}.\n"
-            f"The link works once, for {settings.PASSWORD_RESET_TIMEOUT // 60} minutes. "
-            f"If it was not you, ignore this email.\n"
-        ),
-        from_email=None,
-        recipient_list=[user.email],
+    At most PASSWORD_RESET_EMAILS_PER_HOUR reset emails per account an hour, counted from the
+    outbox in the database (so the limit holds with the cache down); beyond it nothing is sent,
+    and the caller answers exactly as for any other address.
+    """
+    user = (
+        User.objects.select_for_update()  # two requests at once cannot both pass the count
+        .filter(email=User.objects.normalize_email(email), is_active=True)
+        .first()
     )
+    if user is None:
+        return
+    recent = OutboxEmail.objects.filter(
+        user=user, kind=EmailKind.PASSWORD_RESET, created_at__gte=timezone.now() - timedelta(hours=1)
+    ).count()
+    if recent >= settings.PASSWORD_RESET_EMAILS_PER_HOUR:
+        logger.info("password_reset_email_limited", user_id=str(user.pk), last_hour=recent)
+        return
+    queue_email(kind=EmailKind.PASSWORD_RESET, user=user)
 
 
 @transaction.atomic
@@ -408,6 +386,158 @@ def reset_password(*, uid: str, token: str, new_password: str) -> User:
 
     reset_lockouts(username=user.email)
     return user
+
+
+# --- Emails: the outbox ----------------------------------------------------------------
+
+# A send that fails is tried again by the sweeper after 1, 2, 4, ... minutes (at most an hour
+# apart); after this many attempts (about four hours of failures) the email ends `failed`.
+EMAIL_MAX_ATTEMPTS = 10
+
+
+def _email_stale_before(now: datetime) -> datetime:
+    """A `sending` email claimed before this was abandoned: no task runs past the hard time limit."""
+    return now - timedelta(seconds=2 * settings.CELERY_TASK_TIME_LIMIT)
+
+
+def queue_email(*, kind: str, user: User | None = None, invitation: ClinicianInvitation | None = None) -> OutboxEmail:
+    """Owe an email: a row written in the caller's transaction, handed to a worker once it commits.
+
+    With the broker down the hand-over fails and is logged, the caller's request answers as
+    usual, and the sweeper (`requeue_outbox_emails`, every minute) hands the email on later.
+    """
+    from .tasks import send_outbox_email_task
+
+    email = OutboxEmail.objects.create(
+        kind=kind, user=user, invitation=invitation, next_attempt_at=timezone.now() + timedelta(minutes=1)
+    )
+    transaction.on_commit(lambda: send_outbox_email_task.delay(str(email.pk)), robust=True)
+    return email
+
+
+def _claim_email(email_id: Any) -> bool:
+    """Take the email for sending: pending, or sending but abandoned (the worker died). Counts an attempt."""
+    now = timezone.now()
+    claimable = Q(status=EmailStatus.PENDING) | Q(status=EmailStatus.SENDING, claimed_at__lt=_email_stale_before(now))
+    claimed = OutboxEmail.objects.filter(claimable, pk=email_id, attempts__lt=EMAIL_MAX_ATTEMPTS).update(
+        status=EmailStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if claimed == 1:
+        return True
+    # Abandoned on its last attempt: it never came back to say why.
+    OutboxEmail.objects.filter(claimable, pk=email_id, attempts__gte=EMAIL_MAX_ATTEMPTS).update(
+        status=EmailStatus.FAILED, last_error="The worker stopped while sending (killed, or over its time limit)."
+    )
+    return False
+
+
+def send_outbox_email(*, email_id: Any) -> str | None:
+    """Send one outbox email once; return its new status (None: not ours to send, already claimed or done).
+
+    Idempotent: a conditional update claims the row first, so two workers (a redelivered
+    message, the sweeper's copy) never both send it. The link is minted now, from the user's
+    current state; an email with nothing left to say (verified, deactivated, accepted since)
+    ends `skipped`. A failed send goes back to `pending` for the sweeper, later each time, and
+    ends `failed` after EMAIL_MAX_ATTEMPTS. A worker killed between sending and recording it
+    may leave the email to be sent again once it is stale: at least once, never lost.
+    """
+    if not _claim_email(email_id):
+        return None
+    email = OutboxEmail.objects.select_related("user", "invitation__organization").get(pk=email_id)
+    unsent = OutboxEmail.objects.filter(pk=email.pk, status=EmailStatus.SENDING)
+    message = _render_email(email)
+    if message is None:
+        unsent.update(status=EmailStatus.SKIPPED)
+        return EmailStatus.SKIPPED
+    try:
+        send_mail(from_email=None, **message)
+    except Exception as exc:  # SMTP refused, timed out, or a bug: keep the reason and try again later
+        status = EmailStatus.FAILED if email.attempts >= EMAIL_MAX_ATTEMPTS else EmailStatus.PENDING
+        delay = timedelta(minutes=min(2 ** (email.attempts - 1), 60))
+        unsent.update(
+            status=status, next_attempt_at=timezone.now() + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        logger.warning("email_send_failed", email_id=email.pk, kind=email.kind, attempts=email.attempts, status=status)
+        return status
+    unsent.update(status=EmailStatus.SENT, sent_at=timezone.now(), last_error="")
+    return EmailStatus.SENT
+
+
+def requeue_outbox_emails(*, now: datetime | None = None) -> int:
+    """Hand emails to a worker again that never reached one (the broker was down), whose send failed
+    and is due again, or whose worker died mid-send. The claim makes a second copy a no-op."""
+    from .tasks import send_outbox_email_task
+
+    now = now or timezone.now()
+    unsent = OutboxEmail.objects.filter(
+        Q(status=EmailStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=EmailStatus.SENDING, claimed_at__lt=_email_stale_before(now))
+    ).order_by("next_attempt_at")
+    return enqueue_each(send_outbox_email_task, unsent.values_list("pk", flat=True), limit=1000)
+
+
+def _render_email(email: OutboxEmail) -> dict[str, Any] | None:
+    """The subject, body and recipient, with a freshly minted link; None when nothing is owed any more."""
+    user, invitation = email.user, email.invitation
+    if email.kind == EmailKind.VERIFICATION and user.is_active and user.email_verified_at is None:
+        return _verification_email(user)
+    if email.kind == EmailKind.PASSWORD_RESET and user.is_active:
+        return _password_reset_email(user)
+    if email.kind == EmailKind.CLINICIAN_INVITATION and invitation.is_usable:
+        return _invitation_email(invitation)
+    return None
+
+
+def _verification_email(user: User) -> dict[str, Any]:
+    token = make_email_verification_token(user)
+    return {
+        "subject": "Confirm your OpenVitals email address",
+        "message": (
+            f"Hello {user.first_name or user.email},\n\n"
+            f"Confirm your address by opening this link:\n"
+            f"{settings.FRONTEND_URL}/verify-email?token={token}\n\n"
+            f"Or send this token to POST /api/v1/auth/verify-email/:\n{token}\n"
+        ),
+        "recipient_list": [user.email],
+    }
+
+
+def _password_reset_email(user: User) -> dict[str, Any]:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = password_reset_token.make_token(user)
+    return {
+        "subject": "Reset your OpenVitals password",
+        "message": (
+            f"Someone asked to reset the password of {user.email}. If it was you, open:\n"
+            f"{settings.FRONTEND_URL}/reset-password?uid={uid}&token={token}\n\n"
+            f"Or POST /api/v1/auth/password/reset/confirm/ with uid={uid} and token={token}.\n"
+            f"The link works once, for {settings.PASSWORD_RESET_TIMEOUT // 60} minutes. "
+            f"If it was not you, ignore this email.\n"
+        ),
+        "recipient_list": [user.email],
+    }
+
+
+def _invitation_email(invitation: ClinicianInvitation) -> dict[str, Any]:
+    token = make_invitation_token(invitation.pk)
+    return {
+        "subject": "You are invited to OpenVitals",
+        "message": (
+            f"You have been invited to join OpenVitals as a clinician"
+            f"{' at ' + invitation.organization.name if invitation.organization else ''}.\n\n"
+            f"Register with this link before {invitation.expires_at:%Y-%m-%d}:\n"
+            f"{settings.FRONTEND_URL}/register?invitation={token}\n\n"
+            f'Or POST /api/v1/auth/register/ with "invitation": "{token}".\n'
+        ),
+        "recipient_list": [invitation.email],
+    }
+
+
+def purge_outbox_emails(*, older_than: timedelta = timedelta(days=30)) -> int:
+    """Delete finished outbox rows (sent, skipped, failed) older than `older_than`; return how many."""
+    done = [EmailStatus.SENT, EmailStatus.SKIPPED, EmailStatus.FAILED]
+    deleted, _ = OutboxEmail.objects.filter(status__in=done, created_at__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 # --- The care team ------------------------------------------------------------------

@@ -2,27 +2,25 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .models import User
-from .services import flush_expired_tokens, send_password_reset_email, send_verification_email
+from .services import flush_expired_tokens, purge_outbox_emails, requeue_outbox_emails, send_outbox_email
 
 
 @shared_task
 def flush_expired_tokens_task() -> int:
-    """Delete expired refresh-token records. Idempotent: a second run finds nothing to delete."""
+    """Delete expired refresh-token records, and outbox emails finished long ago. Idempotent: a second run
+    finds nothing to delete."""
+    purge_outbox_emails()
     return flush_expired_tokens()
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def send_verification_email_task(user_id: str) -> None:
-    """Email the verification link. Sending twice only sends a second valid link."""
-    user = User.objects.filter(pk=user_id, email_verified_at__isnull=True).first()
-    if user is not None:  # deleted or verified since: nothing to do
-        send_verification_email(user=user)
+@shared_task
+def send_outbox_email_task(email_id: str) -> str | None:
+    """Send one outbox email. Idempotent: the row is claimed by a conditional update, so it is sent once."""
+    return send_outbox_email(email_id=email_id)
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def send_password_reset_email_task(user_id: str) -> None:
-    """Email a reset link. Sending twice only sends a second valid link."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is not None:
-        send_password_reset_email(user=user)
+@shared_task
+def requeue_outbox_emails_task() -> int:
+    """Every minute: hand on emails the broker never took, or whose send failed or was abandoned.
+    Idempotent: each send claims its row first."""
+    return requeue_outbox_emails()

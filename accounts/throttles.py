@@ -1,7 +1,9 @@
 """Throttles for login, registration and password reset: per client address and per account.
 
 Rates are read from settings at request time (AUTH_THROTTLE_RATES, set by environment
-variables), so a deployment or a test can change them; counts live in the shared cache.
+variables), so a deployment or a test can change them; counts live in the shared cache, or
+in this process's memory while that is unreachable (config.throttling), so signing in keeps
+working with Redis down.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import hashlib
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.throttling import throttle_cache
+
 
 class _AuthThrottle(SimpleRateThrottle):
     rate_name: str
+    cache = throttle_cache
 
     def get_rate(self) -> str | None:
         return settings.AUTH_THROTTLE_RATES.get(self.rate_name)

@@ -5,6 +5,8 @@ New readings come in through the one ingest path, `health_metrics.ingest`.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
@@ -14,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -40,8 +42,10 @@ from .selectors import PERIODS, bucket_stats, merged, period_end, sum_type_ids
 from .units import UnknownUnit, conversion
 from .validation import ReadingError, parse_reading
 
-# A lost recompute task leaves its marks until they expire; the nightly reconciliation
-# covers those days either way.
+logger = logging.getLogger(__name__)
+
+# A recompute task lost after publishing (its worker died) leaves its marks until they
+# expire; the nightly reconciliation covers those days either way.
 ROLLUP_PENDING_TTL = 300
 
 # --- Data sources ---------------------------------------------------------------------
@@ -160,6 +164,10 @@ def enqueue_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> None:
     Coalesced: a (user, type, day) already waiting for its recompute is not queued again,
     so a device posting every minute costs one recompute per ROLLUP_DELAY_SECONDS, not one
     per batch. The task clears the marks before it reads, so nothing written is missed.
+    A mark stands only for a published task: when publishing fails (the broker is down) the
+    marks are taken back, so the next write to those days publishes anew, and the nightly
+    reconciliation covers a day written only during the outage. With the cache down nothing
+    is coalesced: every write publishes its own recompute.
     """
     pairs = sorted({(type_id, day.isoformat()) for type_id, day in days})
     if not pairs:
@@ -168,19 +176,36 @@ def enqueue_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> None:
     def enqueue() -> None:
         from .tasks import recompute_daily_summaries_task
 
-        fresh = [
-            [type_id, day]
-            for type_id, day in pairs
-            if cache.add(_pending_key(user_id, type_id, day), 1, timeout=ROLLUP_PENDING_TTL)
-        ]
-        if fresh:
-            recompute_daily_summaries_task.apply_async((str(user_id), fresh), countdown=settings.ROLLUP_DELAY_SECONDS)
+        keys = {pair: _pending_key(user_id, *pair) for pair in pairs}
+        try:
+            fresh = [pair for pair in pairs if cache.add(keys[pair], 1, timeout=ROLLUP_PENDING_TTL)]
+        except Exception:  # the cache is unreachable (each backend raises its own): recompute, uncoalesced
+            logger.warning("Rollup marks unavailable (cache down); recomputing without coalescing", exc_info=True)
+            fresh, marked = list(pairs), []
+        else:
+            marked = fresh
+        if not fresh:
+            return
+        try:
+            recompute_daily_summaries_task.apply_async(
+                (str(user_id), [list(pair) for pair in fresh]), countdown=settings.ROLLUP_DELAY_SECONDS
+            )
+        except Exception:
+            logger.exception("Could not publish the rollup of %d day(s) for user %s", len(fresh), user_id)
+            with contextlib.suppress(Exception):  # best effort: an unreachable cache holds no marks to take back
+                cache.delete_many([keys[pair] for pair in marked])
 
     transaction.on_commit(enqueue, robust=True)
 
 
 def clear_pending_rollups(*, user_id: Any, days: Iterable[tuple[int, date]]) -> None:
-    cache.delete_many([_pending_key(user_id, type_id, day.isoformat()) for type_id, day in days])
+    """Let later writes to these days queue anew. Best effort: with the cache down the recompute goes on
+    (writes do not coalesce meanwhile); a mark the cache keeps through a brief outage expires after
+    ROLLUP_PENDING_TTL, and the nightly reconciliation covers a write it held back."""
+    try:
+        cache.delete_many([_pending_key(user_id, type_id, day.isoformat()) for type_id, day in days])
+    except Exception:  # the cache is unreachable (each backend raises its own)
+        logger.warning("Rollup marks not cleared (cache down) for user %s", user_id, exc_info=True)
 
 
 def recompute_daily_summaries(*, user_id: Any, days: Iterable[tuple[int, date]]) -> int:
@@ -269,16 +294,44 @@ def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in SummaryFigures.FIGURES} | {"updated_at": timezone.now()}
 
 
-def reconcile_daily_summaries(*, since: date) -> int:
-    """Recompute every (user, type, day) with readings since `since`: the nightly safety net."""
-    keys = (
-        Reading.objects.filter(local_date__gte=since)
-        .values_list("user_id", "metric_type_id", "local_date")
-        .distinct()
-        .order_by()
-    )
+def stale_daily_summaries() -> list[tuple[Any, int, date]]:
+    """Every (user, type, local day) whose rollup is missing, older than its newest reading, counts
+    another number of readings (one was deleted, or written by a transaction the recompute did not
+    see), or has no readings left.
+
+    One statement over the whole readings table: a sequential scan grouped by (user, type, day) and
+    joined to the rollups, then the rollups with no reading left (an anti-join on the
+    (user, type, day) index). Its cost grows with the table, not with what changed: 1.0-1.4 s for
+    1,000,000 readings on 2 cores (measured 2026-12-02, nothing stale), so it runs nightly; what is
+    written in between is rolled up within ROLLUP_DELAY_SECONDS by the write's own task.
+    """
+    reading, summary = Reading._meta.db_table, DailySummary._meta.db_table
+    sql = f"""
+        SELECT r.user_id, r.metric_type_id, r.local_date
+          FROM {reading} r
+          LEFT JOIN {summary} s
+            ON s.user_id = r.user_id AND s.metric_type_id = r.metric_type_id AND s.local_date = r.local_date
+         GROUP BY r.user_id, r.metric_type_id, r.local_date, s.id, s.updated_at, s.reading_count
+        HAVING s.id IS NULL OR MAX(r.updated_at) > s.updated_at OR COUNT(*) <> s.reading_count
+        UNION ALL
+        SELECT s.user_id, s.metric_type_id, s.local_date
+          FROM {summary} s
+         WHERE NOT EXISTS (
+                SELECT 1 FROM {reading} r
+                 WHERE r.user_id = s.user_id AND r.metric_type_id = s.metric_type_id AND r.local_date = s.local_date)
+    """  # the table names come from the models, nothing from input
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    user_field, day_field = Reading._meta.get_field("user").target_field, Reading._meta.get_field("local_date")
+    return [(user_field.to_python(user_id), type_id, day_field.to_python(day)) for user_id, type_id, day in rows]
+
+
+def reconcile_daily_summaries() -> int:
+    """Recompute every stale rollup (`stale_daily_summaries`): the nightly safety net for recomputes
+    that never ran (the broker was down, a worker died). Returns how many daily rollups were rebuilt."""
     by_user: dict[Any, set[tuple[int, date]]] = defaultdict(set)
-    for user_id, type_id, day in keys:
+    for user_id, type_id, day in stale_daily_summaries():
         by_user[user_id].add((type_id, day))
     return sum(recompute_daily_summaries(user_id=user_id, days=days) for user_id, days in by_user.items())
 

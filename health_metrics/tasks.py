@@ -36,9 +36,9 @@ def sweep_anomalies_task(hours: int = 2) -> dict[str, int]:
 
 
 @shared_task
-def reconcile_daily_summaries_task(days: int = 2) -> int:
-    """Nightly: recompute every rollup of the last `days` local days (late arrivals, lost tasks)."""
-    return reconcile_daily_summaries(since=timezone.now().date() - timedelta(days=days))
+def reconcile_daily_summaries_task() -> int:
+    """Nightly: recompute every rollup older than its readings, on any day (lost tasks). Idempotent."""
+    return reconcile_daily_summaries()
 
 
 @shared_task

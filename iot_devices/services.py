@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import User
 from config.errors import ConflictError, field_error
 from config.inputs import InputError, text_error, utc_datetime
+from config.sweeps import enqueue_each
 from health_metrics.ingest import ingest_readings
 from health_metrics.models import SourceKind
 from health_metrics.services import create_data_source
@@ -257,11 +258,7 @@ def requeue_stranded_batches(*, older_than: timedelta = timedelta(minutes=2)) ->
     ).values_list("pk", flat=True)
     from .tasks import process_batch_task
 
-    count = 0
-    for pk in stranded[:10_000]:
-        process_batch_task.delay(str(pk))
-        count += 1
-    return count
+    return enqueue_each(process_batch_task, stranded, limit=10_000)
 
 
 def record_heartbeat(*, device: Device, data: dict[str, Any]) -> Device:

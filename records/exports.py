@@ -39,6 +39,7 @@ from storages.backends.s3 import S3Storage
 
 from accounts.models import User
 from accounts.selectors import user_timezone
+from config.sweeps import enqueue_each
 from health_metrics.catalog import get_catalog
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
 from health_metrics.selectors import bucket_stats, merged
@@ -425,11 +426,7 @@ def requeue_stranded_export_jobs(*, now: datetime | None = None) -> int:
         Q(status=ExportStatus.PENDING, created_at__lt=now - timedelta(minutes=2))
         | Q(status=ExportStatus.RUNNING, started_at__lt=now - STALE_RUNNING)
     ).values_list("pk", flat=True)
-    count = 0
-    for pk in stranded[:1000]:
-        run_export_job_task.delay(str(pk))
-        count += 1
-    return count
+    return enqueue_each(run_export_job_task, stranded, limit=1000)
 
 
 def presigned_url(*, job: ExportJob) -> str | None:

@@ -44,17 +44,18 @@ def test_staff_add_a_clinician_in_the_admin(client, staff):
     assert clinician.clinician_profile is not None
 
 
-def test_saving_an_invitation_emails_the_link(client, staff):
+def test_saving_an_invitation_emails_the_link(client, staff, django_capture_on_commit_callbacks):
     client.force_login(staff)
-    response = client.post(
-        "/admin/accounts/clinicianinvitation/add/",
-        {
-            "email": "dr.invited@example.org",
-            "specialty": "Oncology",
-            "expires_at_0": "2099-01-01",
-            "expires_at_1": "00:00:00",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/accounts/clinicianinvitation/add/",
+            {
+                "email": "dr.invited@example.org",
+                "specialty": "Oncology",
+                "expires_at_0": "2099-01-01",
+                "expires_at_1": "00:00:00",
+            },
+        )
     assert response.status_code == 302, response.content.decode()[:2000]
     invitation = ClinicianInvitation.objects.get(email="dr.invited@example.org")
     assert invitation.invited_by == staff

@@ -189,6 +189,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)  # seconds
 EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 24 * 60 * 60)
+# Password-reset emails sent to one account in an hour, at most (the rest are dropped silently).
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -333,6 +335,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-expired-tokens": {
         "task": "accounts.tasks.flush_expired_tokens_task",
         "schedule": timedelta(hours=6),
+    },
+    "requeue-outbox-emails": {
+        "task": "accounts.tasks.requeue_outbox_emails_task",
+        "schedule": timedelta(minutes=1),
     },
     "requeue-stranded-batches": {
         "task": "iot_devices.tasks.requeue_stranded_batches_task",

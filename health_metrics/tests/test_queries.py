@@ -75,7 +75,7 @@ def week_of_readings(user, weeks: int):
     for week in range(weeks):
         for day in (0, 2, 4):
             ReadingFactory(user=user, value=60 + week + day, local_date=monday + timedelta(weeks=week, days=day))
-    reconcile_daily_summaries(since=monday)
+    reconcile_daily_summaries()
 
 
 @pytest.mark.parametrize("period", ["week", "month"])

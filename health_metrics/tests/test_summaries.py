@@ -383,20 +383,36 @@ def test_reconcile_rebuilds_a_deleted_rollup(as_user, user, django_capture_on_co
         record(as_user, heart_rate(60, "2026-11-03T08:00:00Z"), heart_rate(70, "2026-11-04T08:00:00Z"))
     before = [row[1:] for row in rollup_rows(user)]
     DailySummary.objects.filter(user=user, local_date=date(2026, 11, 3)).delete()
-    assert reconcile_daily_summaries(since=date(2026, 11, 1)) == 2
+    assert reconcile_daily_summaries() == 1  # only the day that lost its rollup
     assert [row[1:] for row in rollup_rows(user)] == before
     assert len(before) == 2
 
 
-def test_reconcile_leaves_days_before_since_alone(user):
-    ReadingFactory(user=user, value=60, local_date=date(2026, 10, 1))
-    ReadingFactory(user=user, value=70, local_date=date(2026, 11, 3))
-    assert reconcile_daily_summaries(since=date(2026, 11, 1)) == 1
-    assert rollups(user) == [(date(2026, 11, 3), 1, 70)]
+def test_reconcile_rebuilds_stale_rollups_of_any_day_and_leaves_fresh_ones_alone(user, other_user):
+    """Days of any age: no rollup yet, a reading written after the rollup, a reading deleted without a
+    recompute (same write time, fewer readings), every reading of a day deleted (its rollup goes)."""
+    long_ago, gone, last_month, yesterday = date(2024, 2, 10), date(2025, 5, 5), date(2026, 10, 1), date(2026, 11, 3)
+    ReadingFactory(user=user, value=60, local_date=long_ago)
+    ReadingFactory(user=user, value=70, local_date=last_month)
+    ReadingFactory(user=user, value=80, local_date=yesterday)
+    deleted = ReadingFactory(user=user, value=81, local_date=yesterday)
+    orphaned = ReadingFactory(user=user, value=90, local_date=gone)
+    ReadingFactory(user=other_user, value=50, local_date=long_ago)
+    assert reconcile_daily_summaries() == 5
+    assert rollups(user) == [(long_ago, 1, 60), (gone, 1, 90), (last_month, 1, 70), (yesterday, 2, 161)]
+    assert reconcile_daily_summaries() == 0  # nothing stale any more
+
+    ReadingFactory(user=user, value=40, local_date=long_ago)  # arrives late, and its recompute is lost
+    Reading.objects.filter(pk=deleted.pk).delete()
+    Reading.objects.filter(pk=orphaned.pk).delete()
+    assert reconcile_daily_summaries() == 2  # long_ago and yesterday rebuilt; gone's rollup removed
+    assert rollups(user) == [(long_ago, 2, 100), (last_month, 1, 70), (yesterday, 1, 80)]
+    assert rollups(other_user) == [(long_ago, 1, 50)]
+    assert reconcile_daily_summaries() == 0
 
 
-def test_the_nightly_task_rebuilds_recent_rollups(user):
-    reading = ReadingFactory(user=user, value=64)
+def test_the_nightly_task_rebuilds_stale_rollups(user):
+    reading = ReadingFactory(user=user, value=64, local_date=date(2025, 1, 1))
     assert not DailySummary.objects.exists()
     assert reconcile_daily_summaries_task() == 1
     assert rollups(user) == [(reading.local_date, 1, 64)]

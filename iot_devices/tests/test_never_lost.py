@@ -17,107 +17,40 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import Count
 from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from config.celery import app
 from conftest import bearer
 from health_metrics.models import Reading
 from iot_devices.models import Device, IngestBatch
 from iot_devices.services import process_batch, requeue_stranded_batches
 from iot_devices.tasks import process_batch_task
+from tests.processes import (
+    DEADLINE,
+    Records,
+    broker_unreachable,
+    forget_unacked,
+    purge,
+    queue_length,
+    start_worker,
+    stop,
+    wait_for,
+)
 
 STALE_SECONDS = 2
-DEADLINE = 60  # seconds: generous, these are waits, not timed assertions
-CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
-WORKER_ARGS = ["-m", "celery", "-A", "config", "worker", "-Q", "ingest", "--pool", "solo", "--concurrency", "1"]
 
 
-# --- helpers ---------------------------------------------------------------------------------------
-
-
-def _purge(*queues: str) -> None:
-    with app.connection_for_write() as conn:
-        for queue in queues:
-            conn.default_channel.queue_purge(queue)  # acks_late leaves messages from aborted runs
-
-
-def _queue_length(queue: str) -> int:
-    with app.connection_for_write() as conn:
-        return conn.default_channel.client.llen(queue)
-
-
-def _forget_unacked() -> None:
-    """A SIGKILLed worker leaves its message in Redis's unacked set; with the one-hour visibility
-    timeout a worker of a later run would restore it. Nothing of this process runs a worker now."""
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.delete("unacked", "unacked_index")
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (
-        f"postgres://{db['USER'] or 'postgres'}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
-def _start_worker(log: Path) -> subprocess.Popen:
-    """A real `celery worker` process on this test's database and this process's Redis database."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
-        "PYTEST_XDIST_WORKER": os.environ.get("PYTEST_XDIST_WORKER", "gw0"),
-        "TEST_REDIS_DB_BASE": os.environ.get("TEST_REDIS_DB_BASE", "1"),  # or the worker uses another db
-        "REDIS_URL": "redis://127.0.0.1:6379/0",  # test.py rewrites the db number
-        "INGEST_STALE_SECONDS": str(STALE_SECONDS),
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, *WORKER_ARGS, "-l", "INFO", "-n", f"never-lost-{log.stem}@%h"],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen | None) -> None:
-    if worker is None or worker.poll() is not None:
-        return
-    worker.send_signal(signal.SIGTERM)  # warm shutdown
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait(timeout=20)
-
-
-def _wait_for(condition, what: str, log: Path | None = None):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
-            pytest.fail(f"{what} within {DEADLINE} s\n--- worker log ---\n{tail}")
-        time.sleep(0.05)
+def _start_worker(log: Path):  # noqa: ANN202
+    """A real worker on the `ingest` queue, on this test's database and this process's Redis database."""
+    return start_worker(log, queues=("ingest",), env={"INGEST_STALE_SECONDS": str(STALE_SECONDS)})
 
 
 def _register_device(owner) -> tuple[APIClient, str]:  # noqa: ANN001
@@ -180,7 +113,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
     test sees that backend waiting on its lock, and only then kills the worker process.
     """
     settings.INGEST_STALE_SECONDS = STALE_SECONDS  # what this process's sweeper calls stale
-    _purge("ingest", "default")
+    purge("ingest", "default")
     owner = UserFactory()
     device, device_pk = _register_device(owner)
     readings = _heart_rates(10_000)
@@ -194,7 +127,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
         assert response.status_code == 202, response.content
         batch_pk = response.json()["id"]
         assert IngestBatch.objects.get(pk=batch_pk).status == "received"
-        assert _queue_length("ingest") == 1  # enqueued on commit, waiting for a worker
+        assert queue_length("ingest") == 1  # enqueued on commit, waiting for a worker
 
         db = connection.settings_dict
         lock = psycopg.connect(
@@ -204,7 +137,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
         lock_pid = lock.info.backend_pid
 
         first = _start_worker(first_log)
-        worker_backend, blocked_query = _wait_for(
+        worker_backend, blocked_query = wait_for(
             lambda: _backend_blocked_on(lock_pid), "the worker did not reach the end of the batch", first_log
         )
         assert blocked_query.startswith(f'UPDATE "{Device._meta.db_table}" SET "last_seen_at"'), blocked_query
@@ -219,19 +152,19 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
         lock.rollback()  # the orphaned backend resumes, finds its client gone and rolls back
         lock.close()
         lock = None
-        _wait_for(lambda: not _backend_alive(worker_backend), "the killed worker's database session did not end")
+        wait_for(lambda: not _backend_alive(worker_backend), "the killed worker's database session did not end")
 
         batch = IngestBatch.objects.get(pk=batch_pk)
         assert (batch.status, batch.attempts, batch.finished_at) == ("processing", 1, None)
         assert Reading.objects.filter(data_source__device=device_pk).count() == 0  # its transaction died with it
-        assert _queue_length("ingest") == 0  # the message is unacknowledged, not back in the queue
+        assert queue_length("ingest") == 0  # the message is unacknowledged, not back in the queue
 
         # Not stale yet: the sweeper leaves a batch that may still be running alone.
         requeue_stranded_batches(older_than=timedelta(0))
-        assert _queue_length("ingest") == 0
+        assert queue_length("ingest") == 0
         assert IngestBatch.objects.get(pk=batch_pk).status == "processing"
 
-        _wait_for(
+        wait_for(
             lambda: (
                 IngestBatch.objects.get(pk=batch_pk).started_at
                 < datetime.now(UTC) - timedelta(seconds=STALE_SECONDS + 0.5)
@@ -240,7 +173,7 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
         )
         second = _start_worker(second_log)
         assert requeue_stranded_batches(older_than=timedelta(0)) == 1  # what the beat job runs
-        _wait_for(
+        wait_for(
             lambda: IngestBatch.objects.get(pk=batch_pk).status not in ("received", "processing"),
             "the second worker did not process the batch",
             second_log,
@@ -251,9 +184,9 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
         if first is not None and first.poll() is None:
             first.kill()
             first.wait(timeout=DEADLINE)
-        _stop(second)
-        _purge("ingest", "default")  # the rollups task went to `default`, which no worker here consumes
-        _forget_unacked()
+        stop(second)
+        purge("ingest", "default")  # the rollups task went to `default`, which no worker here consumes
+        forget_unacked()
 
     batch = IngestBatch.objects.get(pk=batch_pk)
     assert (batch.status, batch.attempts, batch.accepted, batch.duplicates, batch.rejected) == ("done", 2, 10_000, 0, 0)
@@ -268,39 +201,6 @@ def test_a_batch_survives_a_worker_killed_mid_batch(not_eager, settings, tmp_pat
 # --- an upload while the broker is down ------------------------------------------------------------
 
 
-@contextmanager
-def _broker_unreachable() -> Iterator[None]:
-    """Simulate "Redis stopped" for this process without touching the shared Redis server.
-
-    The app's broker URLs point at a closed port, and the app's cached connection and producer pools
-    (which hold open connections to the real Redis) are detached so the next publish must connect
-    anew, and is refused. On the way out the URLs are restored and the pools detached again, so the
-    app goes back to the real Redis pools (kombu's registry keeps them, keyed by URL).
-    """
-    previous = app.conf.broker_url, app.conf.broker_write_url
-
-    def detach_pools() -> None:
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.broker_url = app.conf.broker_write_url = CLOSED_PORT_REDIS
-    detach_pools()
-    try:
-        yield
-    finally:
-        app.conf.broker_url, app.conf.broker_write_url = previous
-        detach_pools()
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_while_the_broker_is_down_is_processed_later(not_eager, tmp_path):
     """Upload with the broker unreachable: 202, stored `received`; the sweeper enqueues it once the broker is back.
@@ -310,17 +210,17 @@ def test_an_upload_while_the_broker_is_down_is_processed_later(not_eager, tmp_pa
     upload's on-commit publish fails and is logged (robust on_commit swallows it), and nothing reaches
     the `ingest` queue.
     """
-    _purge("ingest", "default")
+    purge("ingest", "default")
     owner = UserFactory()
     device, device_pk = _register_device(owner)
     readings = _heart_rates(1_000)
     log = tmp_path / "worker.log"
     worker = None
-    on_commit_errors = _Records()
+    on_commit_errors = Records()
     db_logger = logging.getLogger("django.db.backends")
     db_logger.addHandler(on_commit_errors)
     try:
-        with _broker_unreachable():
+        with broker_unreachable():
             with pytest.raises(OperationalError):
                 process_batch_task.delay("00000000-0000-0000-0000-000000000000")  # publishing really fails
 
@@ -338,22 +238,22 @@ def test_an_upload_while_the_broker_is_down_is_processed_later(not_eager, tmp_pa
         assert len(failures) == 1, [r.getMessage() for r in on_commit_errors.records]
         assert failures[0].exc_info is not None
         assert isinstance(failures[0].exc_info[1], OperationalError)
-        assert _queue_length("ingest") == 0  # broker back: nothing was published for the batch
+        assert queue_length("ingest") == 0  # broker back: nothing was published for the batch
 
         worker = _start_worker(log)
-        _wait_for(lambda: "ready" in log.read_text(errors="replace"), "the worker did not start", log)
+        wait_for(lambda: "ready" in log.read_text(errors="replace"), "the worker did not start", log)
         assert IngestBatch.objects.get(pk=batch_pk).status == "received"  # nothing to consume yet
 
         assert requeue_stranded_batches(older_than=timedelta(0)) == 1  # what the beat job runs
-        _wait_for(
+        wait_for(
             lambda: IngestBatch.objects.get(pk=batch_pk).status not in ("received", "processing"),
             "the worker did not process the batch",
             log,
         )
     finally:
         db_logger.removeHandler(on_commit_errors)
-        _stop(worker)
-        _purge("ingest", "default")
+        stop(worker)
+        purge("ingest", "default")
 
     batch = IngestBatch.objects.get(pk=batch_pk)
     assert (batch.status, batch.attempts, batch.accepted, batch.duplicates, batch.rejected) == ("done", 1, 1_000, 0, 0)
