@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     "config.middleware.RequestIdHeaderMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.NoStoreMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,6 +138,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(LOCAL_DIR / "media"))
+# Local files (exports) are health data: readable by the app's own user only, and never served by a URL.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
@@ -343,6 +347,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "records.tasks.requeue_stranded_export_jobs_task",
         "schedule": timedelta(minutes=5),
     },
+    "expire-export-files": {
+        "task": "records.tasks.expire_export_files_task",
+        "schedule": crontab(minute=45),  # https://crontab.guru/#45_*_*_*_*
+    },
     "sweep-anomalies": {
         "task": "health_metrics.tasks.sweep_anomalies_task",
         "schedule": timedelta(minutes=30),
@@ -362,6 +370,8 @@ ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)
 
 # An export of more readings than this is made by a worker (an ExportJob) instead of in the request.
 EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
+# Export files are deleted this long after they were made (an hourly job); the job then reads `expired`.
+EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
