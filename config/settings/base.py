@@ -39,11 +39,23 @@ def _dev_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _weak_secret_key(key: str) -> bool:
+    """What Django's deploy check calls insecure (security.W009): short, repetitive, or its placeholder."""
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
     SECRET_KEY = _dev_secret_key()
+elif not DEBUG and _weak_secret_key(SECRET_KEY):
+    # Tokens, reset links and signed values are only as strong as this key: refuse to start, not warn.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG off: use at least 50 characters, at least 5 different "
+        "ones, not Django's 'django-insecure-' placeholder. Make one with: python -c \"from "
+        'django.core.management.utils import get_random_secret_key; print(get_random_secret_key())"'
+    )
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -214,7 +226,8 @@ AXES_USERNAME_FORM_FIELD = "email"
 AXES_LOCKOUT_CALLABLE = "config.api.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-# Behind a proxy, set NUM_PROXIES so the client address comes from X-Forwarded-For.
+# Behind a proxy, set NUM_PROXIES so the client address comes from X-Forwarded-For (and the scheme from
+# X-Forwarded-Proto, SECURE_PROXY_SSL_HEADER below).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 AXES_IPWARE_PROXY_COUNT = NUM_PROXIES or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if NUM_PROXIES else ("REMOTE_ADDR",)
@@ -382,7 +395,9 @@ INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
 
 # --- Security (DEBUG off) -----------------------------------------------------------
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says "this came over HTTPS" only when a proxy in front sets it (NUM_PROXIES); without
+# one, any client could send it and pass for a secure request.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]  # load-balancer probes speak plain HTTP
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365)
