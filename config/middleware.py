@@ -25,6 +25,24 @@ class RequestIdHeaderMiddleware:
         return response
 
 
+class AfterTransactionMiddleware:
+    """Run the work a view deferred until its transaction (ATOMIC_REQUESTS) has ended, committed or rolled back.
+
+    A view's error rolls its transaction back, and with it any row written there; what must be kept even
+    then (the access-log row of a refused write) is appended to `request.after_transaction` and written here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.after_transaction = []
+        response = self.get_response(request)
+        for work in request.after_transaction:
+            work()
+        return response
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 before reading a body larger than the view allows.
 

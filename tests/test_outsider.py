@@ -275,7 +275,8 @@ def _owner_data(owner) -> dict:  # noqa: ANN001
         sql, query_params = model.objects.filter(**{lookup: owner.pk}).order_by().query.sql_with_params()
         parts.append(f"SELECT %s AS label, row_to_json(t)::text AS row FROM ({sql}) t")
         params += [model._meta.label_lower, *query_params]
-    parts.append("SELECT %s, count(*)::text FROM accounts_accesslog WHERE patient_id = %s")
+    # Refused writes are logged on purpose (checked on their own): every other row an outsider causes is a leak.
+    parts.append("SELECT %s, count(*)::text FROM accounts_accesslog WHERE patient_id = %s AND action <> 'refused'")
     params += ["access_log_rows", owner.pk]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
@@ -389,11 +390,14 @@ def _media(settings, tmp_path):
 @pytest.mark.usefixtures("_media")
 @pytest.mark.parametrize(("key", "kind"), _detail_cases())
 def test_an_outsider_gets_404_from_a_detail_route_and_changes_nothing(key, kind):
-    """Every method: 404 where the route has it, 405 where not (a device key on a person's route: 401)."""
+    """Every method: 404 where the route has it, 405 where not (a device key on a person's route: 401).
+
+    Each write the route has leaves one `refused` access-log row naming the owner, the resource and the object.
+    """
     route, entry = ROUTES[key], API_ROUTES[key]
     owner = UserFactory()
     obj = entry["make"](owner)
-    client, _ = _api_client(kind, owner, route.scope)
+    client, actor = _api_client(kind, owner, route.scope)
     before = _state(owner, obj, entry)
     problems = []
 
@@ -409,6 +413,13 @@ def test_an_outsider_gets_404_from_a_detail_route_and_changes_nothing(key, kind)
         problems += [f"{method.upper()}: {p}" for p in _owner_things_in(text, owner, entry, str(obj.pk), key)]
         problems += [f"after {method.upper()}: {change}" for change in _changes(before, _state(owner, obj, entry))]
 
+    refused = list(
+        AccessLog.objects.filter(action="refused").values_list("actor_id", "patient_id", "resource", "object_id")
+    )
+    writes = [m for m in METHODS if m != "get" and m in route.methods] if actor is not None else []
+    if writes:
+        expected = [(actor.pk, owner.pk, route.view.model._meta.model_name, str(obj.pk))] * len(writes)
+    assert refused == (expected if writes else []), f"{kind} on {key}: refused writes logged {refused}, writes {writes}"
     assert problems == [], f"{kind} on {key}:\n" + "\n".join(problems)
 
 

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "config.middleware.RequestIdHeaderMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "config.middleware.NoStoreMiddleware",
+    "config.middleware.AfterTransactionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
