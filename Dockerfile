@@ -33,11 +33,11 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
 
-# collectstatic imports the settings, which need a secret key once DEBUG is off; this
-# throwaway value exists only for this RUN line and never reaches the runtime env.
+# collectstatic imports the settings, which need a strong secret key once DEBUG is off; this
+# random throwaway value exists only for this RUN line and never reaches the runtime env.
 # Settings fall back to SQLite (creating .local/) without DATABASE_URL: drop that here
 # and give the runtime user its own .local for the zero-setup mode.
-RUN DJANGO_SECRET_KEY=build-only-not-secret DJANGO_DEBUG=false \
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" DJANGO_DEBUG=false \
         python manage.py collectstatic --noinput \
     && rm -rf /app/.local \
     && install -d -o app -g app /app/.local

@@ -445,6 +445,7 @@ class AccessAction(models.TextChoices):
     CREATE = "create", "Create"
     UPDATE = "update", "Update"
     DELETE = "delete", "Delete"
+    REFUSED = "refused", "Refused write"  # someone else's write to the patient's data, answered 404 or 403
 
 
 class AppendOnlyQuerySet(models.QuerySet["AccessLog"]):

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.encoding import force_bytes, force_str
@@ -25,6 +25,7 @@ from config.errors import ConflictError, field_error
 from config.sweeps import enqueue_each
 
 from .models import (
+    AccessAction,
     AccessLog,
     AuthSession,
     CareTeamGrant,
@@ -84,6 +85,44 @@ def record_access(
         )
         for patient_id, object_id in entries
     )
+
+
+def record_refused_write(
+    *,
+    actor: User,
+    patients: QuerySet,
+    resource: str,
+    object_id: str,
+    ip: str | None,
+    request_id: str,
+) -> None:
+    """Append a `refused` row naming the patient of the target, when there is one: a single INSERT ... SELECT.
+
+    `patients` selects the target's patient id (one column) where it is someone else's. The statement is the
+    same whether or not the target exists, so the refusal answers in the same time for a real id and a made-up
+    one, and writes a row only for the real one.
+    """
+    sql, params = patients.query.sql_with_params()
+    fields = {name: AccessLog._meta.get_field(name) for name in ("actor", "resource", "object_id", "action", "at")}
+    fields |= {name: AccessLog._meta.get_field(name) for name in ("ip", "request_id", "patient")}
+    values = {
+        "actor": actor.pk,
+        "resource": resource,
+        "object_id": object_id,
+        "action": AccessAction.REFUSED,
+        "at": timezone.now(),
+        "ip": ip,
+        "request_id": request_id,
+    }
+    columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in [*values, "patient"])
+    prepared = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    placeholders = ", ".join(["%s"] * len(prepared))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(AccessLog._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+            f"SELECT {placeholders}, target.refused_patient_id FROM ({sql}) target",
+            [*prepared, *params],
+        )
 
 
 # --- Users --------------------------------------------------------------------------

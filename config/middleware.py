@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from .api import current_request_id, error_body
 
@@ -21,6 +22,24 @@ class RequestIdHeaderMiddleware:
         request_id = current_request_id()
         if request_id:
             response["X-Request-ID"] = request_id
+        return response
+
+
+class AfterTransactionMiddleware:
+    """Run the work a view deferred until its transaction (ATOMIC_REQUESTS) has ended, committed or rolled back.
+
+    A view's error rolls its transaction back, and with it any row written there; what must be kept even
+    then (the access-log row of a refused write) is appended to `request.after_transaction` and written here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.after_transaction = []
+        response = self.get_response(request)
+        for work in request.after_transaction:
+            work()
         return response
 
 
@@ -53,3 +72,23 @@ class BodySizeLimitMiddleware:
             )
             return JsonResponse(body, status=413)
         return None
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` (and the rest of Django's never-cache headers) on every /api/ and /fhir/ answer.
+
+    They carry health data (readings, FHIR resources, export files), which no browser, proxy or app cache
+    may keep; a view's own Cache-Control is replaced, not merged.
+    """
+
+    PREFIXES = ("/api/", "/fhir/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(self.PREFIXES):
+            del response["Cache-Control"]
+            add_never_cache_headers(response)
+        return response

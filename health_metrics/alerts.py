@@ -26,6 +26,7 @@ from django.db.models import Case, F, IntegerField, Min, Q, QuerySet, Value, Whe
 from django.utils import timezone
 
 from accounts.models import User
+from config.sweeps import Sweep
 
 from .catalog import catalog_rows, get_catalog
 from .events import emit_alert_event
@@ -625,7 +626,9 @@ def sweep_anomalies(*, since: datetime | None = None) -> dict[str, int]:
     ):
         by_user.setdefault(user_id, set()).add((type_id, day))
     totals = {"opened": 0, "escalated": 0, "resolved": 0}
+    sweep = Sweep("sweep_anomalies")  # one patient's failure is logged; the others are still checked
     for user_id, days in by_user.items():
-        for key, value in check_anomalies(user_id=user_id, days=days).items():
-            totals[key] += value
-    return totals
+        with sweep.item(user=user_id):
+            for key, value in check_anomalies(user_id=user_id, days=days).items():
+                totals[key] += value
+    return {**totals, "failed": sweep.failed}

@@ -38,6 +38,7 @@ from typing import Any
 from django.db.models import Avg, Max, Q
 
 from accounts.models import Profile, User
+from config.sweeps import Sweep
 
 from .alerts import effective_rules
 from .catalog import get_catalog
@@ -343,7 +344,11 @@ def due_health_scores(*, now: datetime) -> list[tuple[Any, date]]:
     of users: rollups are one row per user, type and day, far fewer than readings.
     """
     zones = Profile.objects.order_by().values_list("timezone", flat=True).distinct()
-    yesterday = {name: now.astimezone(zoneinfo.ZoneInfo(name)).date() - timedelta(days=1) for name in zones}
+    yesterday = {}
+    sweep = Sweep("due_health_scores")  # a zone stored before it was checked skips its people, not everyone
+    for name in zones:
+        with sweep.item(timezone=name):
+            yesterday[name] = now.astimezone(zoneinfo.ZoneInfo(name)).date() - timedelta(days=1)
     if not yesterday:
         return []
     on_yesterday = Q()

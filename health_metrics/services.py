@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import user_timezone
 from config.errors import field_error
+from config.sweeps import Sweep
 
 from .catalog import get_catalog
 from .models import (
@@ -333,7 +334,12 @@ def reconcile_daily_summaries() -> int:
     by_user: dict[Any, set[tuple[int, date]]] = defaultdict(set)
     for user_id, type_id, day in stale_daily_summaries():
         by_user[user_id].add((type_id, day))
-    return sum(recompute_daily_summaries(user_id=user_id, days=days) for user_id, days in by_user.items())
+    written = 0
+    sweep = Sweep("reconcile_daily_summaries")  # one patient's failure is logged; the others are still rebuilt
+    for user_id, days in by_user.items():
+        with sweep.item(user=user_id):
+            written += recompute_daily_summaries(user_id=user_id, days=days)
+    return written
 
 
 # --- Targets ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 from accounts.models import Scope, TimeStampedModel, User
 from accounts.querysets import PatientOwnedQuerySet
 
+from .configuration import validate_configuration
 from .keys import SaltedSha256KeyGenerator
 
 
@@ -60,7 +61,9 @@ class Device(TimeStampedModel):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     battery_level = models.PositiveSmallIntegerField(null=True, blank=True)
     signal_strength = models.SmallIntegerField(null=True, blank=True, help_text="dBm.")
-    configuration = models.JSONField(default=dict, blank=True)
+    configuration = models.JSONField(
+        default=dict, blank=True, validators=[validate_configuration], help_text="Settings; see configuration.py."
+    )
     # Where its readings are kept (made with the device); the readings stay with it if the device is deleted.
     data_source = models.OneToOneField("health_metrics.DataSource", on_delete=models.CASCADE, related_name="device")
 

@@ -19,11 +19,12 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import User
 from config.errors import ConflictError, field_error
 from config.inputs import InputError, text_error, utc_datetime
-from config.sweeps import enqueue_each
+from config.sweeps import Sweep, enqueue_each
 from health_metrics.ingest import ingest_readings
 from health_metrics.models import SourceKind
 from health_metrics.services import create_data_source
 
+from .configuration import read_configuration
 from .models import BatchStatus, Device, DeviceAlert, DeviceAlertKind, DeviceAPIKey, IngestBatch
 
 MAX_BATCH_READINGS = 10_000
@@ -273,8 +274,6 @@ def record_heartbeat(*, device: Device, data: dict[str, Any]) -> Device:
 
 # --- Device alerts ----------------------------------------------------------------------
 
-LOW_BATTERY_PERCENT = 15
-DEFAULT_OFFLINE_MINUTES = 60
 REJECTED_RUN = 3  # this many finished batches in a row with rejected readings and none accepted
 
 
@@ -292,39 +291,50 @@ def _set_episode(device: Device, kind: str, *, active: bool, message: str, now) 
 
 
 def check_device_health(*, now=None) -> dict[str, int]:  # noqa: ANN001
-    """Open or resolve device alerts: silence past the device's threshold, battery under 15 %,
-    and a run of batches whose readings were all rejected. Idempotent: one alert per episode."""
+    """Open or resolve device alerts: silence past the device's threshold, battery under its threshold,
+    and a run of batches whose readings were all rejected. Idempotent: one alert per episode.
+
+    One device's failure (a configuration stored before it was checked) is logged and counted in
+    `failed`; every other device is still checked.
+    """
     now = now or timezone.now()
     opened_before = DeviceAlert.objects.filter(resolved_at__isnull=True).count()
+    sweep = Sweep("check_device_health")
     for device in Device.objects.filter(is_active=True).iterator():
-        minutes = int((device.configuration or {}).get("offline_after_minutes", DEFAULT_OFFLINE_MINUTES))
-        silent = device.last_seen_at is not None and device.last_seen_at < now - timedelta(minutes=minutes)
-        _set_episode(
-            device, DeviceAlertKind.OFFLINE, active=silent, message=f"No contact for over {minutes} minutes.", now=now
-        )
-        low = device.battery_level is not None and device.battery_level < LOW_BATTERY_PERCENT
-        _set_episode(
-            device,
-            DeviceAlertKind.LOW_BATTERY,
-            active=low,
-            message=f"Battery at {device.battery_level}%.",
-            now=now,
-        )
-        recent = list(
-            IngestBatch.objects.filter(device=device, finished_at__isnull=False)
-            .order_by("-finished_at")
-            .values_list("accepted", "rejected")[:REJECTED_RUN]
-        )
-        failing = len(recent) == REJECTED_RUN and all(accepted == 0 and rejected > 0 for accepted, rejected in recent)
-        _set_episode(
-            device,
-            DeviceAlertKind.REJECTED_READINGS,
-            active=failing,
-            message=f"The last {REJECTED_RUN} batches had every reading rejected.",
-            now=now,
-        )
+        with sweep.item(device=device.pk):
+            _check_device(device, now=now)
     open_now = DeviceAlert.objects.filter(resolved_at__isnull=True).count()
-    return {"open": open_now, "change": open_now - opened_before}
+    return {"open": open_now, "change": open_now - opened_before, "failed": sweep.failed}
+
+
+def _check_device(device: Device, *, now) -> None:  # noqa: ANN001
+    config = read_configuration(device.configuration)
+    minutes = config.offline_after_minutes
+    silent = device.last_seen_at is not None and device.last_seen_at < now - timedelta(minutes=minutes)
+    _set_episode(
+        device, DeviceAlertKind.OFFLINE, active=silent, message=f"No contact for over {minutes} minutes.", now=now
+    )
+    low = device.battery_level is not None and device.battery_level < config.low_battery_percent
+    _set_episode(
+        device,
+        DeviceAlertKind.LOW_BATTERY,
+        active=low,
+        message=f"Battery at {device.battery_level}%.",
+        now=now,
+    )
+    recent = list(
+        IngestBatch.objects.filter(device=device, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("accepted", "rejected")[:REJECTED_RUN]
+    )
+    failing = len(recent) == REJECTED_RUN and all(accepted == 0 and rejected > 0 for accepted, rejected in recent)
+    _set_episode(
+        device,
+        DeviceAlertKind.REJECTED_READINGS,
+        active=failing,
+        message=f"The last {REJECTED_RUN} batches had every reading rejected.",
+        now=now,
+    )
 
 
 def acknowledge_device_alert(*, alert: DeviceAlert, by: User) -> DeviceAlert:

@@ -39,7 +39,7 @@ from storages.backends.s3 import S3Storage
 
 from accounts.models import User
 from accounts.selectors import user_timezone
-from config.sweeps import enqueue_each
+from config.sweeps import Sweep, enqueue_each
 from health_metrics.catalog import get_catalog
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
 from health_metrics.selectors import bucket_stats, merged
@@ -429,6 +429,25 @@ def requeue_stranded_export_jobs(*, now: datetime | None = None) -> int:
     return enqueue_each(run_export_job_task, stranded, limit=1000)
 
 
+def expire_export_files(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete the files of exports made more than EXPORT_RETENTION_HOURS ago and mark their jobs expired.
+
+    Idempotent: an expired job has no file left and is not selected again. One job whose file cannot be
+    deleted (storage down, a file already gone by hand is fine) is logged and tried again next time; the
+    others still expire.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.EXPORT_RETENTION_HOURS)
+    due = ExportJob.objects.filter(status=ExportStatus.DONE, finished_at__lt=cutoff).order_by("finished_at")
+    sweep = Sweep("expire_export_files")
+    for job in due[:1000]:
+        with sweep.item(export_job=job.pk):
+            if job.file:
+                job.file.storage.delete(job.file.name)  # deleting a missing file is not an error
+            ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).update(status=ExportStatus.EXPIRED, file="")
+    return {"expired": sweep.done, "failed": sweep.failed}
+
+
 def presigned_url(*, job: ExportJob) -> str | None:
     """A time-limited link straight to the file when the storage can sign one (S3); None otherwise."""
     storage = job.file.storage
@@ -440,5 +459,6 @@ def presigned_url(*, job: ExportJob) -> str | None:
         parameters={
             "ResponseContentDisposition": f'attachment; filename="{filename}"',
             "ResponseContentType": CONTENT_TYPES[job.format],
+            "ResponseCacheControl": "no-store",  # health data: no cache between the bucket and the user keeps it
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -21,6 +22,7 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"  # the file was deleted after EXPORT_RETENTION_HOURS
 
 
 class ExportJob(models.Model):
@@ -52,3 +54,10 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export of {self.user_id} ({self.status})"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the file is deleted (EXPORT_RETENTION_HOURS after it was made); None while there is none."""
+        if self.status != ExportStatus.DONE or self.finished_at is None:
+            return None
+        return self.finished_at + timedelta(hours=settings.EXPORT_RETENTION_HOURS)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .exports import requeue_stranded_export_jobs, run_export_job
+from .exports import expire_export_files, requeue_stranded_export_jobs, run_export_job
 from .models import ExportJob
 
 
@@ -19,3 +19,9 @@ def run_export_job_task(job_id: str) -> None:
 def requeue_stranded_export_jobs_task() -> int:
     """Every few minutes: export jobs the broker never delivered, or whose worker died, go to a worker again."""
     return requeue_stranded_export_jobs()
+
+
+@shared_task
+def expire_export_files_task() -> dict[str, int]:
+    """Hourly: delete export files older than EXPORT_RETENTION_HOURS. Idempotent: an expired job has no file."""
+    return expire_export_files()

@@ -36,6 +36,7 @@ OWNER_DATA: model label -> lookup of the owner: more rows in the before/after sn
 from __future__ import annotations
 
 import importlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,14 +46,18 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, models
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter, UUIDFilter
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.test import APIClient
 
 from accounts.models import AccessLog, Scope
 from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory, UserFactory
+from config.filters import FilterBackend
 from conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -270,7 +275,8 @@ def _owner_data(owner) -> dict:  # noqa: ANN001
         sql, query_params = model.objects.filter(**{lookup: owner.pk}).order_by().query.sql_with_params()
         parts.append(f"SELECT %s AS label, row_to_json(t)::text AS row FROM ({sql}) t")
         params += [model._meta.label_lower, *query_params]
-    parts.append("SELECT %s, count(*)::text FROM accounts_accesslog WHERE patient_id = %s")
+    # Refused writes are logged on purpose (checked on their own): every other row an outsider causes is a leak.
+    parts.append("SELECT %s, count(*)::text FROM accounts_accesslog WHERE patient_id = %s AND action <> 'refused'")
     params += ["access_log_rows", owner.pk]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
@@ -384,11 +390,14 @@ def _media(settings, tmp_path):
 @pytest.mark.usefixtures("_media")
 @pytest.mark.parametrize(("key", "kind"), _detail_cases())
 def test_an_outsider_gets_404_from_a_detail_route_and_changes_nothing(key, kind):
-    """Every method: 404 where the route has it, 405 where not (a device key on a person's route: 401)."""
+    """Every method: 404 where the route has it, 405 where not (a device key on a person's route: 401).
+
+    Each write the route has leaves one `refused` access-log row naming the owner, the resource and the object.
+    """
     route, entry = ROUTES[key], API_ROUTES[key]
     owner = UserFactory()
     obj = entry["make"](owner)
-    client, _ = _api_client(kind, owner, route.scope)
+    client, actor = _api_client(kind, owner, route.scope)
     before = _state(owner, obj, entry)
     problems = []
 
@@ -404,6 +413,13 @@ def test_an_outsider_gets_404_from_a_detail_route_and_changes_nothing(key, kind)
         problems += [f"{method.upper()}: {p}" for p in _owner_things_in(text, owner, entry, str(obj.pk), key)]
         problems += [f"after {method.upper()}: {change}" for change in _changes(before, _state(owner, obj, entry))]
 
+    refused = list(
+        AccessLog.objects.filter(action="refused").values_list("actor_id", "patient_id", "resource", "object_id")
+    )
+    writes = [m for m in METHODS if m != "get" and m in route.methods] if actor is not None else []
+    if writes:
+        expected = [(actor.pk, owner.pk, route.view.model._meta.model_name, str(obj.pk))] * len(writes)
+    assert refused == (expected if writes else []), f"{kind} on {key}: refused writes logged {refused}, writes {writes}"
     assert problems == [], f"{kind} on {key}:\n" + "\n".join(problems)
 
 
@@ -512,6 +528,90 @@ def test_control_a_granted_clinician_reads_the_owner_with_the_patient_parameter(
     response = client.get(route.url(), {**entry.get("query", {}), "patient": str(owner.pk)})
 
     assert response.status_code == 200, _text(response)[:300]
+
+
+# --- API: filters by id ---------------------------------------------------------------------------------------------
+
+
+def _filterset_class(route: Route):  # noqa: ANN202
+    """The FilterSet a list route's filter backend builds (declared, or made from `filterset_fields`)."""
+    view = route.view
+    declared = getattr(view, "filterset_class", None)
+    model = declared._meta.model if declared is not None else getattr(view, "model", None)
+    backends = [b for b in getattr(view, "filter_backends", []) if issubclass(b, DjangoFilterBackend)]
+    if model is None or not backends:
+        return None
+    return backends[0]().get_filterset_class(view(), model.objects.none())
+
+
+ROUTE_FILTERSETS = {key: fs for key, route in sorted(ROUTES.items()) if (fs := _filterset_class(route)) is not None}
+
+
+def test_no_filter_looks_an_id_up_in_a_table():
+    """A filter that checks an id against the related table (ModelChoiceFilter) tells which ids exist."""
+    lookups = [
+        f"{key}?{name}"
+        for key, filterset in ROUTE_FILTERSETS.items()
+        for name, declared in filterset.base_filters.items()
+        if isinstance(declared, ModelChoiceFilter | ModelMultipleChoiceFilter)
+    ]
+    foreign_backends = [
+        f"{key}: {backend.__name__}"
+        for key, route in ROUTES.items()
+        for backend in getattr(route.view, "filter_backends", [])
+        if issubclass(backend, DjangoFilterBackend) and not issubclass(backend, FilterBackend)
+    ]
+    assert ROUTE_FILTERSETS, "no list route has filters: the harness found nothing to check"
+    assert lookups == [], f"filter these by the id as a value (config.filters.FilterSet): {lookups}"
+    assert foreign_backends == [], f"use config.filters.FilterBackend: {foreign_backends}"
+
+
+def _id_of(obj: models.Model, field_name: str):  # noqa: ANN202
+    """The value an id filter over `field_name` matches for `obj`, or None where the path leads nowhere."""
+    value = obj
+    for part in field_name.split("__"):
+        try:
+            value = getattr(value, part, None)
+        except ObjectDoesNotExist:  # a reverse one-to-one with no row
+            return None
+        if value is None:
+            return None
+    return value.pk if isinstance(value, models.Model) else value
+
+
+def _id_filter_cases() -> list:
+    cases = []
+    for key, filterset in ROUTE_FILTERSETS.items():
+        if key not in API_ROUTES or not key.endswith("-list") or "get" not in ROUTES[key].methods:
+            continue  # the filters of a list (other actions of its viewset share the FilterSet, not the filtering)
+        for name, declared in filterset.base_filters.items():
+            if isinstance(declared, UUIDFilter | ModelChoiceFilter | ModelMultipleChoiceFilter):
+                for kind in [OTHER_PATIENT, "clinician_no_grant"]:
+                    cases.append(pytest.param(key, name, kind, id=f"{key}?{name}-{kind}"))
+    return cases
+
+
+@pytest.mark.parametrize(("key", "name", "kind"), _id_filter_cases())
+def test_a_filter_by_another_persons_id_answers_as_an_id_that_does_not_exist(key, name, kind):
+    route, entry = ROUTES[key], API_ROUTES[key]
+    owner = UserFactory()
+    obj = entry["make"](owner)
+    value = _id_of(obj, ROUTE_FILTERSETS[key].base_filters[name].field_name)
+    if value is None:
+        pytest.skip(f"the registry's object of {key} has no {name}")
+    client, _ = _api_client(kind, owner, route.scope)
+    query = entry.get("query", {})
+
+    def answer(requested: str) -> tuple[int, str]:
+        response = client.get(route.url(), {**query, name: requested})
+        body = response.json()
+        body.pop("request_id", None)
+        return response.status_code, json.dumps(body, sort_keys=True).replace(requested, "<id>")
+
+    theirs, made_up = answer(str(value)), answer(str(uuid.uuid4()))
+
+    assert theirs == made_up
+    assert theirs[0] in (200, 404), theirs
 
 
 # --- API: routes only a device key may call -------------------------------------------------------------------------

@@ -10,24 +10,35 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest
+from django.db.models import F
+from django.http import Http404, HttpRequest
 from rest_framework import exceptions, relations, serializers, viewsets
+from rest_framework.permissions import SAFE_METHODS
 
 from config.api import UUID_REGEX, client_ip, current_request_id
 
 from ..models import AccessAction, User
 from ..selectors import visible_patients
-from ..services import record_access
+from ..services import record_access, record_refused_write
 
 
 def log_patient_access(request: HttpRequest, entries: Iterable[tuple[Any, str]], *, action: str, resource: str) -> None:
     """Append access-log rows for (patient id, object id) entries that are not the actor's own.
 
     Every read or write of someone else's data goes through here: the API's viewsets, the FHIR views, the admin.
+    Within one request an entry is written once, however many code paths report the same read or write.
     """
     actor = request.user
-    entries = [(patient_id, object_id) for patient_id, object_id in entries if patient_id != actor.pk]
+    logged = _logged_in(request)
+    fresh = []
+    for patient_id, object_id in entries:
+        key = (str(patient_id), object_id, resource, action)
+        if patient_id != actor.pk and key not in logged:
+            logged.add(key)
+            fresh.append((patient_id, object_id))
+    entries = fresh
     if entries:
         record_access(
             actor=actor,
@@ -37,6 +48,51 @@ def log_patient_access(request: HttpRequest, entries: Iterable[tuple[Any, str]],
             ip=client_ip(request),
             request_id=current_request_id(),
         )
+
+
+def _logged_in(request: HttpRequest) -> set:
+    """The access-log entries this request has written (kept on Django's request, under DRF's too)."""
+    request = getattr(request, "_request", request)
+    if not hasattr(request, "_access_logged"):
+        request._access_logged = set()
+    return request._access_logged
+
+
+def log_refused_write(
+    request: HttpRequest, *, model: type[models.Model], patient_lookup: str, object_id: Any, resource: str
+) -> None:
+    """A `refused` access-log row when a write to someone else's object was answered 404 or 403.
+
+    The row is written only when the object exists and is another person's, by one INSERT ... SELECT run
+    the same way for a made-up id, so the answer does not tell the two apart. It runs after the request's
+    transaction (config.middleware.AfterTransactionMiddleware), which the refusal rolls back.
+    """
+    try:
+        object_id = str(uuid.UUID(str(object_id)))
+    except ValueError:
+        return
+    actor = request.user
+    patients = (
+        model._default_manager.filter(pk=object_id)
+        .exclude(**{patient_lookup: actor.pk})
+        .values(refused_patient_id=F(patient_lookup))
+    )
+
+    def write() -> None:
+        record_refused_write(
+            actor=actor,
+            patients=patients,
+            resource=resource,
+            object_id=object_id,
+            ip=client_ip(request),
+            request_id=current_request_id(),
+        )
+
+    deferred = getattr(request, "after_transaction", None)
+    if deferred is None:  # outside a request's transaction (no middleware): nothing to outlive
+        write()
+    else:
+        deferred.append(write)
 
 
 class OwnedViewSet(viewsets.GenericViewSet):
@@ -52,6 +108,8 @@ class OwnedViewSet(viewsets.GenericViewSet):
     model: type[models.Model]
     # The field naming the patient whose data an object is; None when the object is the patient.
     patient_field: str | None = "patient"
+    # The lookup from an object to its patient's id in a query, where patient_field does not give it.
+    patient_lookup: str | None = None
     access_scope: str | None = None
     lookup_value_regex = UUID_REGEX
 
@@ -79,14 +137,30 @@ class OwnedViewSet(viewsets.GenericViewSet):
 
     def get_object(self) -> models.Model:
         obj = super().get_object()
+        writing = self.request.method not in SAFE_METHODS
         action = {
             "retrieve": AccessAction.READ,
             "update": AccessAction.UPDATE,
             "partial_update": AccessAction.UPDATE,
             "destroy": AccessAction.DELETE,
-        }.get(self.action, AccessAction.READ)
+        }.get(self.action, AccessAction.UPDATE if writing else AccessAction.READ)  # detail actions (acknowledge)
         self.log_access([obj], action=action, per_object=True)
         return obj
+
+    def handle_exception(self, exc: Exception) -> Any:
+        """A write to an object answered 404 (not visible) or 403 (visible, not the actor's to change) is logged."""
+        refused = isinstance(exc, Http404 | exceptions.NotFound | exceptions.PermissionDenied | PermissionDenied)
+        object_id = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        user = getattr(self.request, "user", None)
+        if refused and object_id and self.request.method not in SAFE_METHODS and user and user.is_authenticated:
+            log_refused_write(
+                self.request,
+                model=self.model,
+                patient_lookup=self.patient_lookup or self.patient_field or "pk",
+                object_id=object_id,
+                resource=self.model._meta.model_name,
+            )
+        return super().handle_exception(exc)
 
     def paginate_queryset(self, queryset: Any) -> list | None:
         page = super().paginate_queryset(queryset)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from config.filters import FilterSet
 from config.inputs import validate_datetime
 
 from ..models import AccessAction, AccessLog, CareTeamGrant, User
@@ -275,7 +276,7 @@ class CareTeamGrantViewSet(
         revoke_care_team_grant(grant=instance, revoked_by=self.request.user)
 
 
-class AccessLogFilterSet(django_filters.FilterSet):
+class AccessLogFilterSet(FilterSet):
     patient = django_filters.UUIDFilter(field_name="patient_id", help_text="Staff: one patient's history.")
     actor = django_filters.UUIDFilter(field_name="actor_id", help_text="Who read or changed the data.")
     action = django_filters.ChoiceFilter(choices=AccessAction.choices)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 from kombu import Queue
@@ -39,11 +40,23 @@ def _dev_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _weak_secret_key(key: str) -> bool:
+    """What Django's deploy check calls insecure (security.W009): short, repetitive, or its placeholder."""
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
     SECRET_KEY = _dev_secret_key()
+elif not DEBUG and _weak_secret_key(SECRET_KEY):
+    # Tokens, reset links and signed values are only as strong as this key: refuse to start, not warn.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG off: use at least 50 characters, at least 5 different "
+        "ones, not Django's 'django-insecure-' placeholder. Make one with: python -c \"from "
+        'django.core.management.utils import get_random_secret_key; print(get_random_secret_key())"'
+    )
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -58,11 +71,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files, never from a CDN
     "drf_standardized_errors",
     "django_filters",
     "corsheaders",
     "django_celery_beat",
     "axes",
+    "csp",
     "storages",
     "rest_framework_api_key",
     "accounts",
@@ -77,6 +92,8 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     "config.middleware.RequestIdHeaderMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
+    "config.middleware.NoStoreMiddleware",
+    "config.middleware.AfterTransactionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
@@ -136,6 +154,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(LOCAL_DIR / "media"))
+# Local files (exports) are health data: readable by the app's own user only, and never served by a URL.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
@@ -213,7 +234,8 @@ AXES_USERNAME_FORM_FIELD = "email"
 AXES_LOCKOUT_CALLABLE = "config.api.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-# Behind a proxy, set NUM_PROXIES so the client address comes from X-Forwarded-For.
+# Behind a proxy, set NUM_PROXIES so the client address comes from X-Forwarded-For (and the scheme from
+# X-Forwarded-Proto, SECURE_PROXY_SSL_HEADER below).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 AXES_IPWARE_PROXY_COUNT = NUM_PROXIES or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if NUM_PROXIES else ("REMOTE_ADDR",)
@@ -240,7 +262,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"],  # DRF's, able to quote a lone surrogate
     "DEFAULT_PAGINATION_CLASS": "config.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["config.filters.FilterBackend"],  # filters by id never look the id up
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
@@ -293,6 +315,29 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": ["created", "replaced", "duplicate", "superseded", "error"],
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    # The docs' scripts and styles from our own static files (drf-spectacular-sidecar), so they work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Content security policy (django-csp) on every page: nothing but this server's own scripts, styles,
+# images, fonts and fetches. The admin has no inline scripts; inline styles stay allowed (the admin's
+# style attributes, ReDoc's generated styles), and ReDoc's search runs in a worker made from a blob.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -352,6 +397,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "records.tasks.requeue_stranded_export_jobs_task",
         "schedule": timedelta(minutes=5),
     },
+    "expire-export-files": {
+        "task": "records.tasks.expire_export_files_task",
+        "schedule": crontab(minute=45),  # https://crontab.guru/#45_*_*_*_*
+    },
     "sweep-anomalies": {
         "task": "health_metrics.tasks.sweep_anomalies_task",
         "schedule": timedelta(minutes=30),
@@ -371,6 +420,8 @@ ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)
 
 # An export of more readings than this is made by a worker (an ExportJob) instead of in the request.
 EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
+# Export files are deleted this long after they were made (an hourly job); the job then reads `expired`.
+EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
@@ -381,7 +432,9 @@ INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
 
 # --- Security (DEBUG off) -----------------------------------------------------------
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says "this came over HTTPS" only when a proxy in front sets it (NUM_PROXIES); without
+# one, any client could send it and pass for a secure request.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/"]  # load-balancer probes speak plain HTTP
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365)

@@ -85,6 +85,52 @@ def test_naming_a_database_turns_debug_off_by_default():
     assert "DJANGO_SECRET_KEY is required" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("short-but-not-empty-secret-0123456789", "shorter than 50 characters"),
+        ("ab" * 40, "fewer than 5 different characters"),
+        ("django-insecure-" + PRODUCTION_SECRET, "Django's placeholder"),
+    ],
+)
+def test_production_settings_refuse_to_load_with_a_weak_secret_key(key, why):
+    result = manage("check", env=production_env(DJANGO_SECRET_KEY=key))
+
+    assert result.returncode != 0, why
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG off" in result.stderr
+
+
+def test_a_short_secret_key_is_fine_with_debug_on(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": "dev"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode == 0, result.stderr
+
+
+def _proxy_header(**overrides: str) -> str:
+    code = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"
+    result = manage("shell", "--no-imports", "-c", code, env=production_env(**overrides))
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_x_forwarded_proto_is_trusted_only_behind_a_configured_proxy():
+    assert _proxy_header() == "None"
+    assert _proxy_header(NUM_PROXIES="0") == "None"
+    assert _proxy_header(NUM_PROXIES="1") == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+@pytest.mark.django_db
+def test_without_a_proxy_a_client_cannot_pass_for_https(as_user):
+    assert settings.NUM_PROXIES == 0
+    response = as_user.get("/api/v1/health-metrics/exports/", HTTP_X_FORWARDED_PROTO="https")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.is_secure() is False
+    assert response.wsgi_request.build_absolute_uri("/").startswith("http://")
+
+
 def test_deploy_checks_flag_debug_left_on():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(DJANGO_DEBUG="true"))
 

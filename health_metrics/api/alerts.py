@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
+from config.filters import FilterSet
 
 from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
@@ -64,7 +65,7 @@ class HealthAlertSerializer(serializers.ModelSerializer):
         return [reading.pk for reading in alert.readings.all()]
 
 
-class HealthAlertFilterSet(django_filters.FilterSet):
+class HealthAlertFilterSet(FilterSet):
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
     status = django_filters.MultipleChoiceFilter(
         choices=AlertStatus.choices, help_text="Repeat for several: ?status=open&status=acknowledged."

@@ -6,6 +6,7 @@ import django_filters
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 
+from config.filters import FilterSet
 from config.inputs import InputError, check_date, utc_datetime
 
 from ..catalog import get_catalog
@@ -60,7 +61,7 @@ def filter_metric_type(queryset, name: str, value: str):  # noqa: ANN001, ANN201
     return queryset.filter(metric_type_id=metric_type.id)
 
 
-class ReadingFilterSet(django_filters.FilterSet):
+class ReadingFilterSet(FilterSet):
     metric_type = django_filters.CharFilter(method=filter_metric_type, help_text="Code, alias or label.")
     source = django_filters.ChoiceFilter(
         field_name="data_source__kind", choices=SourceKind.choices, help_text="The data source's kind."

@@ -1,16 +1,50 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.inputs import ModelSerializer
+from config.inputs import JSONField, ModelSerializer
 from health_metrics.catalog import get_catalog
 
+from ..configuration import CONFIGURATION_KEYS, configuration_errors
 from ..models import Device, DeviceAlert, DeviceStatus, IngestBatch
+
+
+class DeviceConfigurationSerializer(serializers.Serializer):
+    """The keys of a device's configuration (the OpenAPI document's view of iot_devices.configuration)."""
+
+    def get_fields(self) -> dict:
+        return {
+            name: serializers.IntegerField(
+                min_value=key.minimum,
+                max_value=key.maximum,
+                required=False,
+                help_text=f"{key.help_text} Default {key.default}.",
+            )
+            for name, key in CONFIGURATION_KEYS.items()
+        }
+
+
+@extend_schema_field(DeviceConfigurationSerializer)
+class DeviceConfigurationField(JSONField):
+    """A configuration checked against the schema: a bad key is a 400 naming it (`configuration.<key>`)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        errors = configuration_errors(value)
+        if "" in errors:
+            raise serializers.ValidationError(errors[""], code="invalid")
+        if errors:
+            raise serializers.ValidationError({name: [message] for name, message in errors.items()}, code="invalid")
+        return value
 
 
 class DeviceSerializer(ModelSerializer):
     supported_metric_types = serializers.ListField(child=serializers.CharField(), required=False)
+    configuration = DeviceConfigurationField(required=False)
 
     class Meta:
         model = Device

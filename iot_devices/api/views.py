@@ -119,6 +119,7 @@ class IngestBatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
 
     model = IngestBatch
     patient_field = None
+    patient_lookup = "device__owner"
     serializer_class = IngestBatchSerializer
     authentication_classes = [DeviceKeyAuthentication, JWTAuthentication]
     max_body_bytes = settings.INGEST_MAX_BODY_BYTES  # 10,000 readings
@@ -188,6 +189,7 @@ class DeviceAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owned
 
     model = DeviceAlert
     patient_field = None
+    patient_lookup = "device__owner"
     serializer_class = DeviceAlertSerializer
     filterset_fields = ("kind", "device")
 

@@ -86,3 +86,19 @@ def test_a_consented_clinician_sees_the_patients_device_alerts(api_client, user,
     CareTeamGrantFactory(patient=user, clinician=clinician, scopes=["metrics"])
     body = bearer(api_client, clinician).get("/api/v1/iot-devices/alerts/?open=true").json()
     assert [a["id"] for a in body["results"]] == [str(alert.pk)]
+
+
+def test_alerts_filter_by_device_and_anothers_device_answers_as_a_made_up_one(api_client, user, other_user):
+    mine = DeviceAlert.objects.create(device=DeviceFactory(owner=user), kind="low_battery", message="Battery at 9%.")
+    theirs = DeviceAlert.objects.create(device=DeviceFactory(owner=other_user), kind="offline", message="No contact.")
+    client = bearer(api_client, user)
+
+    own = client.get("/api/v1/iot-devices/alerts/", {"device": str(mine.device_id)})
+    other = client.get("/api/v1/iot-devices/alerts/", {"device": str(theirs.device_id)})
+    made_up = client.get("/api/v1/iot-devices/alerts/", {"device": "8d0c1bb4-3f5e-4a56-9a57-3c1a2b0c9d11"})
+    malformed = client.get("/api/v1/iot-devices/alerts/", {"device": "not-an-id"})
+
+    assert [a["id"] for a in own.json()["results"]] == [str(mine.pk)]
+    assert (other.status_code, other.json()["count"]) == (made_up.status_code, made_up.json()["count"]) == (200, 0)
+    assert malformed.status_code == 400
+    assert malformed.json()["errors"][0]["attr"] == "device"

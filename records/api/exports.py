@@ -82,6 +82,11 @@ class ExportJobSerializer(serializers.ModelSerializer):
     requested_by = serializers.UUIDField(source="requested_by_id", read_only=True)
     metric_type = MetricTypeField(source="metric_type_id", read_only=True, allow_null=True)
     download_url = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the file is deleted (EXPORT_RETENTION_HOURS after it was made).",
+    )
 
     class Meta:
         model = ExportJob
@@ -101,6 +106,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "expires_at",
             "download_url",
         )
         read_only_fields = fields
@@ -194,11 +200,19 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedVi
             return queryset
         return queryset.filter(Q(requested_by=user) | Q(user=user))
 
-    @extend_schema(responses={**FILE_RESPONSES, 409: OpenApiResponse(description="The file is not ready.")})
+    @extend_schema(
+        responses={
+            **FILE_RESPONSES,
+            409: OpenApiResponse(description="The file is not ready."),
+            410: OpenApiResponse(description="The file was deleted after EXPORT_RETENTION_HOURS."),
+        }
+    )
     @action(detail=True, content_negotiation_class=FileNegotiation)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         """The finished file, streamed from storage (on S3, `download_url` links to the bucket instead)."""
         job = self.get_object()
+        if job.status == ExportStatus.EXPIRED:
+            raise ConflictError("The export's file was deleted after its retention period.", code="expired", status=410)
         if job.status != ExportStatus.DONE or not job.file:
             raise ConflictError(f"The export is {job.status}; the file is not ready.", code="not_ready")
         filename = export_filename(
