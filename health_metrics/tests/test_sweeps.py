@@ -60,7 +60,7 @@ def test_reconciling_rollups_goes_on_past_a_patient_whose_rows_fail(refuse_rows_
     refuse_rows_of("health_metrics_dailysummary", broken.pk)
 
     with caplog.at_level(logging.ERROR):
-        written = reconcile_daily_summaries(since=timezone.now().date() - timedelta(days=2))
+        written = reconcile_daily_summaries()
 
     assert written == 2
     assert sorted(DailySummary.objects.values_list("user_id", flat=True)) == sorted(
