@@ -11,11 +11,12 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/openvitals
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install run migrate seed test check lint format bench worker beat clean
+.PHONY: help install run migrate seed test fuzz check lint format bench worker beat clean
 
 help:
 	@echo "make run      set up, migrate, seed the demo and serve on http://$(HOST):$(PORT)/ (SQLite, no services)"
 	@echo "make test     the full suite against PostgreSQL and Redis"
+	@echo "make fuzz     schemathesis over every operation, as every role, against a served throwaway database"
 	@echo "make check    ruff, import layers (import-linter), migrations check, OpenAPI schema validation"
 	@echo "make bench    benchmarks on PostgreSQL, printing ratios measured side by side"
 	@echo "make worker   a Celery worker on every queue (needs REDIS_URL)"
@@ -48,6 +49,11 @@ run: migrate
 test: install
 	@DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PY) scripts/check_services.py
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(VENV)/bin/pytest -n 2 --create-db $(PYTEST_ARGS)
+
+# Schema-driven fuzzing of the served app (scripts/fuzz.py); FUZZ_ARGS="--examples 30 --conformance" for more.
+fuzz: install
+	@DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PY) scripts/check_services.py
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(PY) scripts/fuzz.py $(FUZZ_ARGS)
 
 check: install
 	$(VENV)/bin/ruff check .

@@ -36,7 +36,7 @@ from accounts.selectors import user_timezone
 from .catalog import get_catalog
 from .models import DataSource, Reading, SourceKind
 from .services import app_data_source, enqueue_rollups
-from .validation import SOURCES, ReadingError, ValidReading, parse_reading
+from .validation import ReadingError, ValidReading, is_source_kind, parse_reading
 
 
 @dataclass(slots=True)
@@ -412,7 +412,7 @@ def record_readings(*, user: User, items: Sequence[Any], now: datetime | None = 
     groups: dict[str, list[int]] = defaultdict(list)
     for index, item in enumerate(items):
         kind = item.get("source") if isinstance(item, Mapping) else None
-        groups[kind if kind in SOURCES else SourceKind.MANUAL].append(index)  # validation names a bad kind
+        groups[kind if is_source_kind(kind) else SourceKind.MANUAL].append(index)  # validation names a bad kind
     results: list[ItemResult] = []
     readings: dict[int, Reading] = {}
     for kind, indexes in groups.items():

@@ -28,6 +28,13 @@ from .units import UnknownUnit, conversion
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SOURCES = frozenset(SourceKind.values)  # SourceKind.values builds a new list on every access
+
+
+def is_source_kind(value: object) -> bool:
+    """Whether a client's `source` names a kind (any JSON value may arrive: a list or object is not one)."""
+    return isinstance(value, str) and value in SOURCES
+
+
 EARLIEST_YEAR = 1900
 MAX_NOTES = 2000
 # Every string of a reading that is stored or looked up: PostgreSQL text cannot hold U+0000, nor can UTF-8
@@ -234,8 +241,10 @@ def parse_reading(
     # The reading's day by its own local time; an interval (sleep) belongs to the day it ends.
     local_date = (ended_at or recorded_at).date()
 
-    source = data.get("source") or default_source
-    if source not in SOURCES:
+    source = data.get("source")
+    if source is None or source == "":
+        source = default_source
+    if not is_source_kind(source):
         raise ReadingError("source", "invalid_choice", f"Valid sources: {', '.join(SourceKind.values)}.")
     client_id = data.get("client_id")
     if client_id is not None and client_id != "":

@@ -299,3 +299,23 @@ def test_an_older_delivery_to_the_single_endpoint_answers_200_with_the_stored_to
     assert response.status_code == 200
     assert response.json()["value"] == 8000
     assert list(Reading.objects.filter(user=user).values_list("value", flat=True)) == [8000]
+
+
+@pytest.mark.parametrize("source", [{}, [], ["manual"], 7, True])
+def test_a_source_that_is_not_a_string_is_the_items_error_not_a_crash(as_user, user, source):
+    """Found by `make fuzz`: a JSON object or list as `source` raised TypeError (unhashable) and answered 500."""
+    response = bulk(as_user, [heart_rate(70, source=source), heart_rate(71, at="2026-11-20T09:00:00Z")])
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["error", "created"]
+    assert (results[0]["error"]["attr"], results[0]["error"]["code"]) == ("source", "invalid_choice")
+    assert Reading.objects.filter(user=user).count() == 1
+
+
+def test_a_single_reading_with_an_object_as_source_answers_400_naming_it(as_user, user):
+    response = as_user.post("/api/v1/health-metrics/", heart_rate(70, source={"kind": "manual"}), format="json")
+
+    assert response.status_code == 400
+    assert [e["attr"] for e in response.json()["errors"]] == ["source"]
+    assert not Reading.objects.filter(user=user).exists()
