@@ -12,6 +12,27 @@ from config.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
+def _responses_follow_the_schema(request, monkeypatch):
+    """Every response the test client gets must match the OpenAPI document (tests/schema_conformance.py)."""
+    if request.node.get_closest_marker("no_schema_check"):
+        yield
+        return
+    from django.test import Client
+
+    from tests import schema_conformance
+
+    send = Client.request
+
+    def request_and_check(client, **environ):
+        response = send(client, **environ)
+        schema_conformance.record(environ["REQUEST_METHOD"], environ["PATH_INFO"], response, request.node.nodeid)
+        return response
+
+    monkeypatch.setattr(Client, "request", request_and_check)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     """Throttle counters and lockouts live in the shared cache: each test starts from zero."""
     cache.clear()

@@ -6,6 +6,7 @@ import uuid
 
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
 from .models import AuthSession, User
@@ -13,6 +14,16 @@ from .tokens import SESSION_CLAIM
 
 
 class JWTAuthentication(BaseJWTAuthentication):
+    def get_validated_token(self, raw_token: bytes):  # noqa: ANN201 - SimpleJWT's signature
+        """The token, or one error entry saying why not (SimpleJWT's answer lists every token class tried)."""
+        try:
+            return super().get_validated_token(raw_token)
+        except InvalidToken as exc:
+            messages = exc.detail.get("messages", []) if isinstance(exc.detail, dict) else []
+            if any("expired" in str(message.get("message", "")).lower() for message in messages):
+                raise AuthenticationFailed("The access token has expired; refresh it.", code="token_expired") from None
+            raise AuthenticationFailed("The access token is not valid.", code="token_not_valid") from None
+
     def get_user(self, validated_token) -> User:  # noqa: ANN001 - SimpleJWT's signature
         """The token's user, found through its session: one query (the session joined with its user).
 

@@ -9,16 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_standardized_errors.formatter import ExceptionFormatter as BaseExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from drf_standardized_errors.types import ErrorResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.fields import get_error_detail
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from .errors import ConflictError
 
@@ -102,11 +108,23 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
     return response
 
 
+def operation_outcome(*, code: str, diagnostics: str, status: int) -> JsonResponse:
+    """A FHIR R4 OperationOutcome: what the FHIR API answers where the JSON API answers its error shape."""
+    issue = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    body = {"resourceType": "OperationOutcome", "issue": [issue]}
+    return JsonResponse(body, status=status, content_type="application/fhir+json")
+
+
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if request.path.startswith("/fhir/"):
+        return operation_outcome(code="not-found", diagnostics=f"No such path: {request.path}", status=404)
     return JsonResponse(error_body(status_type="client_error", code="not_found", detail="Not found."), status=404)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:
+    if request.path.startswith("/fhir/"):
+        diagnostics = f"The server failed; request id {current_request_id()}."
+        return operation_outcome(code="exception", diagnostics=diagnostics, status=500)
     return JsonResponse(error_body(status_type="server_error", code="error", detail="Server Error (500)"), status=500)
 
 
@@ -119,3 +137,61 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
         error_body(status_type="client_error", code="permission_denied", detail="Permission denied."),
         status=403,
     )
+
+
+# The parts of the API as API.md lists them, for `GET /api/v1/` (a client's or a person's first call).
+API_PARTS = {
+    "accounts": ["auth/", "care-team/", "patients/", "access-log/"],
+    "health_metrics": [
+        "health-metrics/",
+        "health-metrics/metric-types/",
+        "health-metrics/summary/",
+        "health-metrics/trends/",
+        "health-metrics/stats/",
+        "health-metrics/targets/",
+        "health-metrics/sources/",
+        "health-metrics/alerts/",
+        "health-metrics/alert-rules/",
+        "health-metrics/health-score/",
+        "health-metrics/export/",
+        "health-metrics/exports/",
+    ],
+    "iot_devices": ["iot-devices/", "iot-devices/ingest/", "iot-devices/heartbeat/", "iot-devices/alerts/"],
+}
+
+
+class ApiIndexView(APIView):
+    """The API's parts, with where its documents live: what `GET /api/v1/` answers, to anyone."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The API's parts and documents",
+        responses=inline_serializer(
+            "ApiIndex",
+            {
+                "name": serializers.CharField(),
+                "version": serializers.CharField(),
+                "docs": serializers.DictField(child=serializers.CharField()),
+                "parts": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+            },
+        ),
+        tags=["api"],
+    )
+    def get(self, request: Request) -> Response:
+        base = request.build_absolute_uri("/api/v1/")
+        return Response(
+            {
+                "name": settings.SPECTACULAR_SETTINGS["TITLE"],
+                "version": "v1",
+                "docs": {
+                    "openapi": request.build_absolute_uri("/api/schema/"),
+                    "swagger_ui": request.build_absolute_uri("/api/docs/"),
+                    "redoc": request.build_absolute_uri("/api/redoc/"),
+                    "fhir": request.build_absolute_uri("/fhir/r4/metadata"),
+                    "health": request.build_absolute_uri("/health/"),
+                },
+                "parts": {name: [f"{base}{path}" for path in paths] for name, paths in API_PARTS.items()},
+            }
+        )

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AccessLogViewSet, CareTeamGrantViewSet
+from config.api import ApiIndexView
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
@@ -32,6 +33,7 @@ router.register("iot-devices", DeviceViewSet, basename="device")
 
 app_name = "api"
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="index"),
     path("", include("accounts.api.urls")),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),

@@ -178,3 +178,28 @@ class ModelSerializer(serializers.ModelSerializer):
         models.DateField: DateField,
         models.JSONField: JSONField,
     }
+
+
+def name_the_valid_choices() -> None:
+    """Make every serializer ChoiceField (and MultipleChoiceField, which calls it per item) name the valid
+    choices when it refuses one, as API.md promises; DRF's own message says only that the value is not one.
+
+    Called once at start (accounts' AppConfig.ready); DRF builds ChoiceFields for every model field with
+    choices, so this is the one place that reaches them all.
+    """
+    original = serializers.ChoiceField.to_internal_value
+    if getattr(original, "names_choices", False):
+        return
+
+    def to_internal_value(self: serializers.ChoiceField, data: Any) -> Any:
+        try:
+            return original(self, data)
+        except serializers.ValidationError as exc:
+            if exc.get_codes() != ["invalid_choice"]:
+                raise
+            valid = ", ".join(str(choice) for choice in self.choice_strings_to_values)
+            message = f'"{data}" is not a valid choice. Valid choices: {valid}.'
+            raise serializers.ValidationError(message, code="invalid_choice") from None
+
+    to_internal_value.names_choices = True
+    serializers.ChoiceField.to_internal_value = to_internal_value

@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from .health import LivenessView, ReadinessView
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/api/docs/", permanent=False), name="root"),
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),
     path("api/v1/", include("config.api_router")),

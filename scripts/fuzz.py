@@ -161,12 +161,20 @@ def schemathesis(
 
 
 SERVER_ERRORS = {"ST101", "ST102"}
+TOOL_ERRORS = {"Runtime Error"}  # schemathesis' title for its own exceptions (engine/errors.py)
 SCHEMA_VIOLATIONS = {"ST103", "ST104", "ST105", "ST106", "ST107", "ST108", "ST109", "ST110", "ST111"}
 
 
 def count_failures(junit: Path, log_file: Path) -> dict:
     """Operations, cases and failures by kind from schemathesis' JUnit report and its output."""
-    counts = {"operations": 0, "cases": 0, "server_errors": 0, "schema_violations": 0, "other_failures": 0}
+    counts = {
+        "operations": 0,
+        "cases": 0,
+        "server_errors": 0,
+        "schema_violations": 0,
+        "other_failures": 0,
+        "tool_errors": 0,
+    }
     failing: list[tuple[str, str]] = []
     if not junit.exists():
         return counts
@@ -184,9 +192,13 @@ def count_failures(junit: Path, log_file: Path) -> dict:
                     counts["schema_violations"] += 1
                 else:
                     counts["other_failures"] += 1
-        for error in case.iter("error"):  # the request itself failed (a timeout, a dropped connection)
-            failing.append((case.get("name", ""), error.get("message") or "error"))
-            counts["other_failures"] += 1
+        for error in case.iter("error"):
+            title = (error.text or error.get("message") or "error").strip().splitlines()[0]
+            if title in TOOL_ERRORS:  # schemathesis itself failed to make a case (CPython 3.11's AST check, say)
+                counts["tool_errors"] += 1
+            else:  # the server dropped or timed out a request, or the document is unusable: a failure
+                failing.append((case.get("name", ""), title))
+                counts["other_failures"] += 1
     generated = re.search(r"^\s*(\d+) generated", log_file.read_text(errors="replace"), flags=re.MULTILINE)
     counts["cases"] = int(generated.group(1)) if generated else 0
     counts["failing"] = failing
@@ -206,7 +218,7 @@ def main() -> int:
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/openvitals")
     db_name = f"openvitals_fuzz_{uuid.uuid4().hex[:8]}"
     database_url = base_url.rsplit("/", 1)[0] + f"/{db_name}"
-    report_dir = args.report_dir
+    report_dir = args.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     for old in report_dir.iterdir():
         old.unlink()
@@ -306,9 +318,11 @@ def main() -> int:
             )
             if args.conformance:
                 line += f", {result['schema_violations']} schema violations"
+            if result["tool_errors"]:
+                line += f" ({result['tool_errors']} operations schemathesis could not generate for, see its log)"
             log(f"{line} ({result['seconds']:.0f} s)")
             for label, code in result.get("failing", []):
-                log(f"    {code} {label}  (see {result['log'].relative_to(ROOT)})")
+                log(f"    {code} {label}  (see {os.path.relpath(result['log'], ROOT)})")
             if result["operations"] == 0:
                 log(f"    schemathesis ran nothing; its output: {result['log']}")
                 sys.stdout.write(result["log"].read_text(errors="replace")[-3000:])

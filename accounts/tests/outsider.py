@@ -45,6 +45,7 @@ API_ROUTES = {
 }
 
 NOT_PATIENT_SCOPED = {
+    "index": "the API's parts and document links (config.api.ApiIndexView), the same for everyone",
     "auth-register": "signs up a new account; acts on no existing patient",
     "auth-verify-email": "confirms the caller's own emailed token",
     "auth-login": "the caller's own credentials",

@@ -313,8 +313,12 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "health_metrics.models.AlertStatus.choices",
         "GrantStatusEnum": ["active", "expired", "revoked"],
         "ItemStatusEnum": ["created", "replaced", "duplicate", "superseded", "error"],
+        "AlertRuleKindEnum": "health_metrics.models.RuleKind.choices",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.openapi.postprocess",  # one shared error shape, summaries, the errors any operation can answer
+    ],
     # The docs' scripts and styles from our own static files (drf-spectacular-sidecar), so they work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

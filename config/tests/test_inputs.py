@@ -232,5 +232,6 @@ def test_an_error_quoting_a_lone_surrogate_is_rendered_escaped(as_user):
     assert (error["attr"], error["code"], error["detail"]) == (
         "device_type",
         "invalid_choice",
-        '"\ud800" is not a valid choice.',
+        '"\ud800" is not a valid choice. Valid choices: smartwatch, fitness_tracker, blood_pressure_monitor, '
+        "glucose_meter, scale, thermometer, pulse_oximeter, ecg_monitor, sleep_tracker, other.",
     )

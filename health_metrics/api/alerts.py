@@ -160,6 +160,14 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return get_catalog().by_id[rule.metric_type_id].unit
 
 
+class DefaultAlertRuleSerializer(AlertRuleSerializer):
+    """A default rule: the same fields, and no patient."""
+
+    patient = serializers.UUIDField(
+        source="user_id", read_only=True, allow_null=True, help_text="Null: a default rule applies to everyone."
+    )
+
+
 class AlertRuleViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -209,7 +217,7 @@ class AlertRuleViewSet(
     def perform_destroy(self, instance: AlertRule) -> None:
         deactivate_rule_override(rule=instance)
 
-    @extend_schema(responses=AlertRuleSerializer(many=True))
+    @extend_schema(responses=DefaultAlertRuleSerializer(many=True))
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def defaults(self, request: Request) -> Response:
         """The default rules (from the catalog), which apply wherever a patient has no override.
@@ -218,4 +226,5 @@ class AlertRuleViewSet(
         """
         self.requested_patient()
         rules = AlertRule.objects.filter(user__isnull=True, is_active=True).select_related("metric_type")
-        return Response(self.get_serializer(rules, many=True).data, status=status.HTTP_200_OK)
+        serializer = DefaultAlertRuleSerializer(rules, many=True, context=self.get_serializer_context())
+        return Response(serializer.data, status=status.HTTP_200_OK)

@@ -12,6 +12,7 @@ from config.inputs import DateField, ModelSerializer
 from ..catalog import get_catalog
 from ..fields import MetricTypeField
 from ..models import DataSource, MetricType, Reading, SourceKind, Target, TargetKind
+from ..reading_input import ReadingInput
 
 
 class MetricTypeSerializer(serializers.ModelSerializer):
@@ -145,24 +146,15 @@ class DataSourceSerializer(serializers.ModelSerializer):
         read_only_fields = ("id", "patient", "kind", "is_app_default", "created_at", "updated_at")
 
 
-class ReadingInputSerializer(serializers.Serializer):
+class ReadingInputSerializer(ReadingInput):
     """What a client sends for one reading (documentation; the rules live in health_metrics.validation)."""
 
-    metric_type = serializers.CharField(help_text="Code, alias or label: heart_rate, Heart Rate, bp …")
-    value = serializers.FloatField(required=False, help_text="The value; for blood pressure, the systolic.")
-    systolic = serializers.FloatField(required=False, help_text="Blood pressure (also systolic_value).")
-    diastolic = serializers.FloatField(required=False, help_text="Blood pressure (also diastolic_value).")
-    unit = serializers.CharField(required=False, help_text="Any accepted unit; default the canonical one.")
-    recorded_at = serializers.DateTimeField(help_text="ISO 8601; without an offset, the user's time zone.")
-    ended_at = serializers.DateTimeField(required=False, help_text="Interval types (sleep).")
     source = serializers.ChoiceField(
         choices=SourceKind.choices,
         required=False,
         help_text="Where the reading comes from (default manual): it goes to the user's own source of that kind.",
     )
     client_id = serializers.UUIDField(required=False, help_text="Client-made id: a retry stores nothing twice.")
-    external_id = serializers.CharField(required=False, max_length=255)
-    notes = serializers.CharField(required=False, max_length=2000)
 
 
 class ReadingUpdateSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import F, Sum
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -112,7 +112,33 @@ class ReadingViewSet(
             rollups = rollups.filter(local_date__lte=bounds[1])
         return rollups.aggregate(total=Sum("reading_count"))["total"] or 0
 
-    @extend_schema(request=ReadingInputSerializer, responses={201: ReadingSerializer, 200: ReadingSerializer})
+    @extend_schema(
+        request=ReadingInputSerializer,
+        responses={201: ReadingSerializer, 200: ReadingSerializer},
+        examples=[
+            OpenApiExample(
+                "Blood pressure",
+                request_only=True,
+                value={
+                    "metric_type": "blood_pressure",
+                    "systolic": 122,
+                    "diastolic": 79,
+                    "recorded_at": "2026-12-03T08:15:00+01:00",
+                },
+            ),
+            OpenApiExample(
+                "Weight in pounds",
+                request_only=True,
+                value={
+                    "metric_type": "weight",
+                    "value": 164.8,
+                    "unit": "lb",
+                    "recorded_at": "2026-12-03T07:05:00-05:00",
+                    "client_id": "3f1c9a52-6d0e-4b8e-9c57-1a2b3c4d5e6f",
+                },
+            ),
+        ],
+    )
     def create(self, request: Request) -> Response:
         """Record one reading; `unit` is converted to the canonical unit. A retried `client_id` answers 200."""
         reading, created = record_reading(user=request.user, data=_object(request.data))
@@ -130,7 +156,40 @@ class ReadingViewSet(
         self.require_patient(instance, what="readings")
         delete_reading(reading=instance)
 
-    @extend_schema(request=BulkCreateSerializer, responses={200: BulkResultSerializer})
+    @extend_schema(
+        request=BulkCreateSerializer,
+        responses={200: BulkResultSerializer},
+        examples=[
+            OpenApiExample(
+                "An offline sync",
+                request_only=True,
+                value={
+                    "readings": [
+                        {
+                            "metric_type": "heart_rate",
+                            "value": 64,
+                            "recorded_at": "2026-12-02T22:40:00+01:00",
+                            "client_id": "0b6e2f8a-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+                        },
+                        {
+                            "metric_type": "steps",
+                            "value": 8412,
+                            "recorded_at": "2026-12-02T23:59:00+01:00",
+                            "client_id": "7d4c3b2a-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+                        },
+                        {
+                            "metric_type": "blood_glucose",
+                            "value": 5.8,
+                            "unit": "mmol/L",
+                            "recorded_at": "2026-12-03T07:10:00+01:00",
+                            "notes": "before breakfast",
+                            "client_id": "c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f",
+                        },
+                    ]
+                },
+            )
+        ],
+    )
     @action(detail=False, methods=["post"], url_path="bulk-create")
     def bulk_create(self, request: Request) -> Response:
         """Up to 1,000 readings (offline sync). Valid ones are stored even when others fail."""
@@ -186,7 +245,7 @@ class ReadingViewSet(
         )
 
     @extend_schema(parameters=[StatsQuerySerializer], responses={200: StatSerializer(many=True)})
-    @action(detail=False)
+    @action(detail=False, pagination_class=None)  # one entry per type: a short list, never paged
     def stats(self, request: Request) -> Response:
         """Per metric type over the last `days` days: count, latest, mean, min, max, share in range, direction."""
         patient = self.subject()

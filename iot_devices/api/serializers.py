@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from config.inputs import JSONField, ModelSerializer
 from health_metrics.catalog import get_catalog
+from health_metrics.reading_input import ReadingInput
 
 from ..configuration import CONFIGURATION_KEYS, configuration_errors
 from ..models import Device, DeviceAlert, DeviceStatus, IngestBatch
@@ -102,12 +103,16 @@ class ApiKeySerializer(serializers.Serializer):
     api_key = serializers.CharField(help_text="Shown once; the previous key no longer works.")
 
 
+class DeviceReadingSerializer(ReadingInput):
+    """One reading of a batch (documentation: the worker checks each one, and a bad one is that item's error)."""
+
+
 class IngestEnvelopeSerializer(serializers.Serializer):
     """What a device sends (documentation; checked in iot_devices.services.receive_batch)."""
 
     batch_id = serializers.CharField(max_length=100, help_text="The device's own id for the batch.")
-    sent_at = serializers.DateTimeField(required=False)
-    readings = serializers.ListField(child=serializers.DictField(), max_length=10_000)
+    sent_at = serializers.DateTimeField(required=False, help_text="The device's clock when it sent the batch.")
+    readings = serializers.ListField(child=DeviceReadingSerializer(), max_length=10_000)
 
 
 class BatchErrorSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.http import JsonResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
@@ -146,7 +146,34 @@ class IngestBatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
         super().permission_denied(request, message, code)
 
     @extend_schema(
-        request=IngestEnvelopeSerializer, responses={202: IngestAcceptedSerializer, 200: IngestBatchSerializer}
+        request=IngestEnvelopeSerializer,
+        responses={202: IngestAcceptedSerializer, 200: IngestBatchSerializer},
+        examples=[
+            OpenApiExample(
+                "A cuff's batch",
+                request_only=True,
+                value={
+                    "batch_id": "cuff-7f3a-000128",
+                    "sent_at": "2026-12-03T07:31:05+01:00",
+                    "readings": [
+                        {
+                            "metric_type": "blood_pressure",
+                            "systolic": 128,
+                            "diastolic": 82,
+                            "recorded_at": "2026-12-03T07:30:00+01:00",
+                            "external_id": "m-000128-1",
+                        },
+                        {
+                            "metric_type": "heart_rate",
+                            "value": 71,
+                            "unit": "bpm",
+                            "recorded_at": "2026-12-03T07:30:00+01:00",
+                            "external_id": "m-000128-2",
+                        },
+                    ],
+                },
+            )
+        ],
     )
     def create(self, request: Request) -> Response:
         """Store a batch (≤ 10,000 readings) and process it in the background: 202 with its URL.
