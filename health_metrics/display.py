@@ -199,3 +199,69 @@ def validate_unit_preferences(value: Any) -> dict[str, str]:
             raise ValidationError(f"{metric_type.code} is shown in one of: {valid}; not {unit!r}.")
         cleaned[metric_type.code] = choice.unit
     return cleaned
+
+
+UNITS_PARAMETER_HELP = (
+    "Units of the display fields for this request: metric (the canonical units) or imperial; "
+    "default the reader's profile (preferred_units and per-type unit_preferences)."
+)
+
+
+def units_for_request(request: Any) -> Units:
+    """The reader's units: `?units=` when given (400 naming the choices otherwise), else their profile.
+
+    The profile is the reader's own (a clinician reads a patient's values in the clinician's units). It
+    comes with the user from the authentication's one query, so it costs no query; resolved once per request.
+    """
+    from rest_framework.exceptions import ValidationError as DRFValidationError
+
+    if request is None:
+        return Units()
+    django_request = getattr(request, "_request", request)
+    found = getattr(django_request, "_display_units", None)
+    if found is not None:
+        return found
+    query = getattr(request, "query_params", None)
+    if query is None:
+        query = getattr(request, "GET", {})
+    requested = query.get("units")
+    if requested is not None:
+        if requested not in UNIT_SYSTEMS:
+            raise DRFValidationError(
+                {"units": [f"{requested!r} is not a unit system; choose one of: {', '.join(UNIT_SYSTEMS)}."]},
+                code="invalid_choice",
+            )
+        found = Units(system=requested)
+    else:
+        found = _profile_units(getattr(request, "user", None))
+    django_request._display_units = found
+    return found
+
+
+def _profile_units(user: Any) -> Units:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    if user is None or not user.is_authenticated:
+        return Units()
+    try:
+        profile = user.profile
+    except ObjectDoesNotExist:
+        return Units()
+    return Units(system=profile.preferred_units or METRIC, per_type=profile.unit_preferences or {})
+
+
+def units_parameter() -> Any:
+    """`?units=` for the OpenAPI document of every read that shows values."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        name="units", type=str, enum=list(UNIT_SYSTEMS), required=False, description=UNITS_PARAMETER_HELP
+    )
+
+
+class DisplayUnitsMixin:
+    """Viewsets whose answers show values: `?units=` is checked on every request, before any work (400)."""
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        units_for_request(request)
