@@ -205,7 +205,8 @@ def test_the_fhir_export_is_a_valid_bundle_of_the_patient_and_their_observations
     assert resources[0].id == str(user.pk)
     r = march_readings
     assert [o.id for o in resources[1:]] == [str(r["pressure"]), str(r["heart"]), str(r["weight"])]
-    assert float(resources[3].valueQuantity.value) == pytest.approx(79.83225712)
+    assert float(resources[3].valueQuantity.value) == 79.8  # 79.83225712 kg at weight's one decimal
+    assert (resources[3].valueQuantity.unit, resources[3].valueQuantity.code) == ("kg", "kg")
 
 
 # --- Bad input -----------------------------------------------------------------------------------
