@@ -236,9 +236,11 @@ class Reading(models.Model):
 
     @property
     def display_value(self) -> str:
-        if self.secondary_value is not None:
-            return f"{self.value:g}/{self.secondary_value:g}"
-        return f"{round(self.value, 2):g}"
+        """The canonical value at the catalog's precision for its type: `74.8`, `72`, `120/80` (display.py)."""
+        from .catalog import get_catalog
+        from .display import canonical_unit
+
+        return canonical_unit(get_catalog().by_id[self.metric_type_id]).text(self.value, self.secondary_value)
 
 
 class SummaryFigures(models.Model):
