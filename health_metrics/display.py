@@ -40,14 +40,23 @@ def round_value(value: float | None, precision: int) -> float | int | None:
     """Half up to `precision` decimals; an int when precision is 0."""
     if value is None:
         return None
-    rounded = Decimal(repr(value)).quantize(_QUANTUM[precision], rounding=ROUND_HALF_UP)
-    return int(rounded) if precision == 0 else float(rounded)
+    return rounded_pair(value, precision)[0]
 
 
 def format_value(value: float, precision: int) -> str:
     """The rounded value as text with exactly `precision` decimals: `74.8`, `72`, `98.6`."""
+    return rounded_pair(value, precision)[1]
+
+
+def rounded_pair(value: float, precision: int) -> tuple[float | int, str]:
+    """The rounded number and its text, from one rounding (the readings list does this per row)."""
+    if value.is_integer() and abs(value) < 1e15:  # nothing to round (bpm, mmHg, steps): skip Decimal
+        whole = int(value)
+        return (whole, str(whole)) if precision == 0 else (float(whole), f"{whole}.{'0' * precision}")
     rounded = Decimal(repr(value)).quantize(_QUANTUM[precision], rounding=ROUND_HALF_UP)
-    return f"{rounded:.{precision}f}"
+    if not rounded:
+        rounded = abs(rounded)  # -0.04 °C reads 0.0, not -0.0
+    return (int(rounded) if precision == 0 else float(rounded)), f"{rounded:.{precision}f}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,10 @@ class DisplayUnit:
         if canonical_per_day is None:
             return None
         return round_value(canonical_per_day / self.scale, self.precision + SLOPE_EXTRA_DECIMALS)
+
+    def value_and_text(self, canonical: float) -> tuple[float | int, str]:
+        """`value()` and `text()` of one value from one rounding."""
+        return rounded_pair((canonical - self.offset) / self.scale, self.precision)
 
     def text(self, canonical: float, secondary: float | None = None) -> str:
         """`74.8`, or `120/80` for a pair."""

@@ -118,7 +118,12 @@ class ReadingSerializer(serializers.ModelSerializer):
         metric_type = get_catalog().by_id[reading.metric_type_id]
         shown = units_for_request(self.context.get("request")).of(metric_type)
         canonical = shown.canonical
-        value, secondary = canonical.value(reading.value), canonical.value(reading.secondary_value)
+        if shown.shown is canonical and reading.secondary_value is None:  # the usual case: one rounding
+            value, text = canonical.value_and_text(reading.value)
+            secondary = None
+        else:
+            value, secondary = canonical.value(reading.value), canonical.value(reading.secondary_value)
+            text = shown.shown.text(reading.value, reading.secondary_value)
         pair = secondary is not None
         return {
             "id": str(reading.id),
@@ -128,7 +133,7 @@ class ReadingSerializer(serializers.ModelSerializer):
             "secondary_value": secondary,
             "systolic": value if pair else None,
             "diastolic": secondary,
-            "display_value": shown.shown.text(reading.value, reading.secondary_value),
+            "display_value": text,
             "unit": canonical.unit,
             "unit_label": canonical.label,
             "display_unit": shown.shown.unit,

@@ -58,6 +58,7 @@ def test_rounding_is_half_up_on_the_decimal_text():
     assert round_value(74.84274105000001, 1) == 74.8
     assert round_value(-0.25, 1) == -0.3
     assert round_value(None, 1) is None
+    assert format_value(-0.04, 1) == "0.0"  # never "-0.0"
 
 
 def test_whole_number_precision_answers_integers_and_text_keeps_its_decimals():
