@@ -356,3 +356,17 @@ def test_a_unit_a_type_cannot_be_shown_in_is_400_naming_the_choices(as_user, use
         assert text in error["detail"]
     user.profile.refresh_from_db()
     assert user.profile.unit_preferences == {}
+
+
+def test_the_catalog_and_alert_rules_state_labels_and_display_units(as_user):
+    glucose = as_user.get(f"{URL}metric-types/blood_glucose/").json()
+    assert (glucose["precision"], glucose["unit_label"], glucose["imperial_unit"]) == (0, "mg/dL", "")
+    assert glucose["display_units"] == [{"unit": "mmol/L", "label": "mmol/L", "precision": 1}]
+    weight = as_user.get(f"{URL}metric-types/body_weight/").json()
+    assert (weight["imperial_unit"], weight["imperial_unit_label"], weight["imperial_precision"]) == (
+        "[lb_av]",
+        "lb",
+        1,
+    )
+    rules = {r["metric_type"]: r for r in as_user.get(f"{URL}alert-rules/defaults/").json()}
+    assert (rules["heart_rate"]["unit"], rules["heart_rate"]["unit_label"]) == ("/min", "bpm")
