@@ -13,6 +13,8 @@ from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 
+from .preferences import validate_unit_preferences
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
@@ -155,6 +157,8 @@ class Profile(TimeStampedModel):
     allergies = models.JSONField(default=list, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     preferred_units = models.CharField(max_length=8, choices=UnitSystem.choices, default=UnitSystem.METRIC)
+    # Per metric type, a unit that wins over preferred_units in display fields: {"blood_glucose": "mmol/L"}.
+    unit_preferences = models.JSONField(default=dict, blank=True, validators=[validate_unit_preferences])
     phone = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:

@@ -47,7 +47,7 @@ class ReadingAdmin(HealthDataAdmin, ReadOnlyAdmin):
 
     @admin.display(description="unit")
     def unit(self, reading: Reading) -> str:
-        return reading.metric_type.unit
+        return reading.metric_type.unit_label or reading.metric_type.unit
 
 
 @admin.register(DataSource)

@@ -29,6 +29,7 @@ from accounts.models import User
 from config.sweeps import Sweep
 
 from .catalog import catalog_rows, get_catalog
+from .display import format_value
 from .events import emit_alert_event
 from .models import (
     AlertDirection,
@@ -549,20 +550,29 @@ def _update(alert: HealthAlert, *, rule: AlertRule, metric_type: MetricType, epi
 
 
 def explain(metric_type: MetricType, rule: AlertRule, episode: Episode) -> str:
-    """A short human explanation: what, how far past which limit, for how long."""
-    unit, name = metric_type.unit, metric_type.display_name
+    """A short human explanation: what, how far past which limit, for how long.
+
+    In the canonical unit's human label, values rounded to the catalog's precision (display.py).
+    """
+    unit, name = metric_type.unit_label or metric_type.unit, metric_type.display_name
+    precision = metric_type.precision
+
+    def number(value: float) -> str:
+        return format_value(value, precision)
+
     count = len(episode.days) if episode.days else len(episode.points)
     if episode.days:
         worst = max(episode.days, key=lambda d: abs(d.z or 0))
         side = "above" if episode.direction == AlertDirection.ABOVE_BASELINE else "below"
         text = (
-            f"{name} {worst.value:g} {unit} on {worst.day:%Y-%m-%d} is {abs(worst.z or 0):.1f} standard deviations "
-            f"{side} the {rule.baseline_days}-day baseline ({worst.mean:.4g} {unit}); {count} day(s) so far."
+            f"{name} {number(worst.value)} {unit} on {worst.day:%Y-%m-%d} is {abs(worst.z or 0):.1f} standard "
+            f"deviations {side} the {rule.baseline_days}-day baseline ({number(worst.mean)} {unit}); "
+            f"{count} day(s) so far."
         )
     else:
         high = episode.direction == AlertDirection.HIGH
         worst = (max if high else min)(episode.points, key=lambda p: p.value)
-        shown = f"{worst.value:g}/{worst.secondary:g}" if worst.secondary is not None else f"{round(worst.value, 2):g}"
+        shown = number(worst.value) + (f"/{number(worst.secondary)}" if worst.secondary is not None else "")
         if high:
             limit = rule.critical_high if episode.level == CRITICAL else _first(rule.warn_high, rule.critical_high)
             limits = f"at or above {limit:g}" if limit is not None else "above range"

@@ -15,6 +15,20 @@ def _float(text: str) -> float | None:
     return float(text) if text.strip() else None
 
 
+def _int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+def _display_units(text: str) -> list[dict[str, Any]]:
+    """`mmol/L=mmol/L@1|kPa=kPa@1`: UCUM code = human label @ decimals shown."""
+    units = []
+    for entry in filter(None, text.split("|")):
+        code, rest = entry.split("=", 1)
+        label, precision = rest.rsplit("@", 1)
+        units.append({"unit": code, "label": label, "precision": int(precision)})
+    return units
+
+
 def catalog_rows() -> list[dict[str, Any]]:
     """The CSV as model field values, one dict per metric type."""
     rows = []
@@ -46,16 +60,29 @@ def catalog_rows() -> list[dict[str, Any]]:
                     "secondary_warn_high": _float(row["secondary_warn_high"]),
                     "secondary_critical_high": _float(row["secondary_critical_high"]),
                     "notes": row["notes"],
+                    "precision": int(row["precision"]),
+                    "unit_label": row["unit_label"],
+                    "imperial_unit": row["imperial_unit"],
+                    "imperial_unit_label": row["imperial_unit_label"],
+                    "imperial_precision": _int(row["imperial_precision"]),
+                    "display_units": _display_units(row["display_units"]),
                 }
             )
     return rows
 
 
 def sync_catalog(metric_type_model) -> int:  # noqa: ANN001 - a model class, historical in migrations
-    """Create or update every catalog row; return how many there are."""
+    """Create or update every catalog row; return how many there are.
+
+    Only the columns the (historical) model has: an early migration loads the catalog before later
+    migrations add columns, and those migrations sync again.
+    """
     rows = catalog_rows()
+    fields = {field.name for field in metric_type_model._meta.get_fields()}
     for row in rows:
-        metric_type_model.objects.update_or_create(id=row["id"], defaults=row)
+        metric_type_model.objects.update_or_create(
+            id=row["id"], defaults={name: value for name, value in row.items() if name in fields}
+        )
     return len(rows)
 
 

@@ -2,8 +2,10 @@
 daily health scores.
 
 Heart rate, steps and sleep come from each patient's demo watch (a device data source); the rest are
-manual entries. Yesterday also has a steps total typed in by hand, lower than the watch's: the day
-shows the watch's total (a device outranks manual entry), never the sum of both.
+manual entries, in the units the patient would type (weights in pounds for the imperial profiles, stored in kg
+at full precision and answered rounded: 165.0 lb reads 74.8 kg). Yesterday also has a steps total typed in by
+hand, lower than the watch's: the day shows the watch's total (a device outranks manual entry), never the sum
+of both.
 
 Deterministic client ids make it safe to run twice: a second run stores no reading twice and rewrites the same scores.
 """
@@ -25,6 +27,7 @@ from .ingest import ingest_readings, record_readings
 from .models import DataSource, HealthAlert, Reading, SourceKind
 from .scoring import compute_health_score
 from .services import create_data_source
+from .units import ureg
 
 DEMO_DAYS = 90
 CHUNK = 1000
@@ -44,6 +47,7 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
     tz = zoneinfo.ZoneInfo(user.profile.timezone)
     today = now.astimezone(tz).date()
     diabetic = any("diabetes" in c.lower() for c in user.profile.conditions)
+    imperial = user.profile.preferred_units == "imperial"
     weight = rng.uniform(62, 92)
     # Its own generator, so adding resting heart rates left every other demo value (and client id) as it was.
     resting_rng = random.Random(f"{user.email}|resting_heart_rate")
@@ -88,7 +92,11 @@ def _readings_for(user: User, *, days: int, now: datetime) -> list[dict]:
             unit="mmHg",
         )
         weight += rng.gauss(0.01, 0.15)  # a slow drift
-        add("body_weight", morning + timedelta(minutes=5), value=round(weight, 1), unit="kg")
+        if imperial:  # an American bathroom scale reads pounds, to 0.2 lb; stored in kg at full precision
+            pounds = round(ureg.Quantity(weight, "kilogram").to("pound").magnitude * 5) / 5
+            add("body_weight", morning + timedelta(minutes=5), value=pounds, unit="lb")
+        else:
+            add("body_weight", morning + timedelta(minutes=5), value=round(weight, 1), unit="kg")
         steps = max(0, round(rng.gauss(7500, 2500)))
         add("steps", midnight + timedelta(hours=21), value=steps)
         if offset == 1:  # typed in by hand too, from memory: the watch's total wins the day

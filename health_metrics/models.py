@@ -68,6 +68,18 @@ class MetricType(models.Model):
     secondary_warn_high = models.FloatField(null=True, blank=True)
     secondary_critical_high = models.FloatField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    # How values are shown (health_metrics/display.py): decimals and a human label for the canonical unit, the
+    # unit imperial readers see, and the other units a person may choose for this type.
+    precision = models.PositiveSmallIntegerField(default=0, help_text="Decimals shown in the canonical unit.")
+    unit_label = models.CharField(max_length=32, blank=True, help_text="Human label of the canonical unit (bpm).")
+    imperial_unit = models.CharField(
+        max_length=32, blank=True, help_text="UCUM unit shown to imperial readers; blank: the canonical unit."
+    )
+    imperial_unit_label = models.CharField(max_length=32, blank=True)
+    imperial_precision = models.PositiveSmallIntegerField(null=True, blank=True)
+    display_units = models.JSONField(
+        default=list, blank=True, help_text='Other units one may choose: [{"unit", "label", "precision"}].'
+    )
 
     class Meta:
         ordering = ["id"]
@@ -224,9 +236,11 @@ class Reading(models.Model):
 
     @property
     def display_value(self) -> str:
-        if self.secondary_value is not None:
-            return f"{self.value:g}/{self.secondary_value:g}"
-        return f"{round(self.value, 2):g}"
+        """The canonical value at the catalog's precision for its type: `74.8`, `72`, `120/80` (display.py)."""
+        from .catalog import get_catalog
+        from .display import canonical_unit
+
+        return canonical_unit(get_catalog().by_id[self.metric_type_id]).text(self.value, self.secondary_value)
 
 
 class SummaryFigures(models.Model):

@@ -243,7 +243,12 @@ def stats(*, patient, days: int, now: datetime | None = None) -> list[dict[str, 
                 "metric_type": metric_type.code,
                 "unit": metric_type.unit,
                 "count": row["count"],
-                "latest": {"value": last.value, "display_value": last.display_value, "recorded_at": last.recorded_at}
+                "latest": {
+                    "value": last.value,
+                    "secondary_value": last.secondary_value,
+                    "display_value": last.display_value,
+                    "recorded_at": last.recorded_at,
+                }
                 if last
                 else None,
                 "mean": row["mean"],

@@ -35,6 +35,7 @@ PINT_SPELLINGS: dict[str, str] = {
     "degc": "degC",
     "°c": "degC",
     "degf": "degF",
+    "[degf]": "degF",
     "°f": "degF",
     "mg/dl": "mg/dL",
     "mmol/l": "mmol/L",
@@ -52,6 +53,7 @@ PINT_SPELLINGS: dict[str, str] = {
     "[in_i]": "inch",
     "ft": "foot",
     "mi": "mile",
+    "[mi_i]": "mile",
     "kg/m2": "kg/m**2",
     "kg/m²": "kg/m**2",
     "{steps}": "dimensionless",
@@ -102,3 +104,9 @@ def conversion(metric_type: MetricType, unit: str | None) -> tuple[float, float]
     if key not in metric_type.unit_keys:
         raise UnknownUnit(unit)
     return _conversion(metric_type.unit, key, metric_type.molar_mass_g_per_mol)
+
+
+def display_conversion(metric_type: MetricType, unit: str) -> tuple[float, float]:
+    """`(scale, offset)` taking `unit` to the canonical unit, for any unit this module can spell (display units
+    need not be accepted as input): the canonical value `c` reads `(c - offset) / scale` in `unit`."""
+    return _conversion(metric_type.unit, normalize(unit), metric_type.molar_mass_g_per_mol)

@@ -41,6 +41,7 @@ from accounts.models import User
 from accounts.selectors import user_timezone
 from config.sweeps import Sweep, enqueue_each
 from health_metrics.catalog import get_catalog
+from health_metrics.display import format_value
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
 from health_metrics.selectors import bucket_stats, merged
 
@@ -183,11 +184,12 @@ def csv_lines(readings: QuerySet) -> Iterator[str]:
 # --- PDF -----------------------------------------------------------------------------------------
 
 
-def _figure(value: float | None, second: float | None) -> str:
+def _figure(value: float | None, second: float | None, precision: int) -> str:
+    """A figure as a chart shows it: the catalog's decimals for the type (`74.8`, `72`, `120/80`)."""
     if value is None:
         return ""
-    text = f"{value:.1f}".removesuffix(".0")
-    return f"{text}/{second:.0f}" if second is not None else text
+    text = format_value(value, precision)
+    return f"{text}/{format_value(second, precision)}" if second is not None else text
 
 
 def _chart(points: list[tuple[date, float, float | None]], *, start: date, end: date) -> Drawing:
@@ -263,11 +265,11 @@ def pdf_report(*, patient: User, start: date, end: date, metric_type: MetricType
             table.append(
                 [
                     t.display_name,
-                    t.unit,
+                    t.unit_label or t.unit,
                     str(row["count"]),
-                    _figure(row["min"], row["secondary_min"]),
-                    _figure(row["mean"], row["secondary_mean"]),
-                    _figure(row["max"], row["secondary_max"]),
+                    _figure(row["min"], row["secondary_min"], t.precision),
+                    _figure(row["mean"], row["secondary_mean"], t.precision),
+                    _figure(row["max"], row["secondary_max"], t.precision),
                 ]
             )
         story.append(_table(table))
@@ -277,7 +279,7 @@ def pdf_report(*, patient: User, start: date, end: date, metric_type: MetricType
         t = catalog.by_id[row["bucket"]]
         story += [
             PageBreak(),
-            Paragraph(f"{t.display_name}: daily mean ({t.unit})", styles["Heading1"]),
+            Paragraph(f"{t.display_name}: daily mean ({t.unit_label or t.unit})", styles["Heading1"]),
             _chart(daily[t.id], start=start, end=end),
         ]
         if t.is_pair:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from accounts.models import User
+from health_metrics.display import round_value
 from health_metrics.models import MetricType, Reading
 
 LOINC = "http://loinc.org"
@@ -96,8 +97,15 @@ def _instant(moment: datetime, offset_minutes: int = 0) -> str:
     return moment.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
 
 
-def _quantity(value: float, unit: str) -> dict[str, Any]:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+def _quantity(value: float, metric_type: MetricType) -> dict[str, Any]:
+    """A valueQuantity: rounded to the catalog's precision, `unit` the human label (FHIR's Quantity.unit is the
+    human text), `code` the UCUM code."""
+    return {
+        "value": round_value(value, metric_type.precision),
+        "unit": metric_type.unit_label or metric_type.unit,
+        "system": UCUM,
+        "code": metric_type.unit,
+    }
 
 
 def metric_type_code(metric_type: MetricType) -> dict[str, Any]:
@@ -140,7 +148,7 @@ def observation_resource(reading: Reading) -> dict[str, Any]:
         resource["component"] = [
             {
                 "code": {"coding": [{"system": LOINC, "code": loinc, "display": BP_COMPONENT_DISPLAY.get(loinc, "")}]},
-                "valueQuantity": _quantity(value, metric_type.unit),
+                "valueQuantity": _quantity(value, metric_type),
             }
             for loinc, value in (
                 (metric_type.primary_loinc, reading.value),
@@ -149,7 +157,7 @@ def observation_resource(reading: Reading) -> dict[str, Any]:
             if value is not None
         ]
     else:
-        resource["valueQuantity"] = _quantity(reading.value, metric_type.unit)
+        resource["valueQuantity"] = _quantity(reading.value, metric_type)
     if reading.is_abnormal:
         resource["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": "A", "display": "Abnormal"}]}]
     if reading.notes:

@@ -18,6 +18,7 @@ from ..models import (
     Scope,
     User,
 )
+from ..preferences import clean_unit_preferences
 from ..services import TokenRefused, rotate_refresh_token
 
 # --- Users and profiles -------------------------------------------------------------
@@ -40,6 +41,12 @@ class ProfileSerializer(ModelSerializer):
     conditions = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
     allergies = serializers.ListField(child=serializers.CharField(max_length=200), max_length=50, required=False)
     emergency_contacts = EmergencyContactSerializer(many=True, required=False, max_length=5)
+    unit_preferences = serializers.DictField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        help_text='Per metric type, the unit its display fields use, over preferred_units: {"blood_glucose": '
+        '"mmol/L"}. Types by code or label; units by UCUM code or label (see display_units in the catalog).',
+    )
 
     class Meta:
         model = Profile
@@ -52,9 +59,16 @@ class ProfileSerializer(ModelSerializer):
             "allergies",
             "timezone",
             "preferred_units",
+            "unit_preferences",
             "phone",
             "emergency_contacts",
         )
+
+    def validate_unit_preferences(self, value: dict) -> dict:
+        try:
+            return clean_unit_preferences(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(get_error_detail(exc)) from None
 
     def validate_date_of_birth(self, value):
         from django.utils import timezone

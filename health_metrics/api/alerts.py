@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -18,6 +18,7 @@ from config.filters import FilterSet
 
 from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
+from ..display import DisplayUnitsMixin, TypeDisplay, units_for_request, units_parameter
 from ..fields import MetricTypeField
 from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Reading, RuleKind, Severity
 from .filters import filter_metric_type
@@ -28,7 +29,14 @@ from .filters import filter_metric_type
 class HealthAlertSerializer(serializers.ModelSerializer):
     patient = serializers.UUIDField(source="user_id", read_only=True)
     metric_type = MetricTypeField(source="metric_type_id", read_only=True)
-    unit = serializers.SerializerMethodField()
+    value = serializers.SerializerMethodField(
+        help_text="The most extreme value of the episode (systolic for blood pressure), canonical unit, rounded."
+    )
+    unit = serializers.SerializerMethodField(help_text="The canonical UCUM unit of value.")
+    unit_label = serializers.SerializerMethodField(help_text="Human label of unit.")
+    display_value = serializers.SerializerMethodField(help_text="value in display_unit, rounded, as text.")
+    display_unit = serializers.SerializerMethodField(help_text="The reader's unit (profile, or ?units=).")
+    display_unit_label = serializers.SerializerMethodField(help_text="Human label of display_unit.")
     rule = serializers.UUIDField(source="rule_id", read_only=True)
     acknowledged_by = serializers.UUIDField(source="acknowledged_by_id", read_only=True, allow_null=True)
     readings = serializers.SerializerMethodField(help_text="Ids of the readings that raised the alert.")
@@ -45,6 +53,10 @@ class HealthAlertSerializer(serializers.ModelSerializer):
             "message",
             "value",
             "unit",
+            "unit_label",
+            "display_value",
+            "display_unit",
+            "display_unit_label",
             "started_at",
             "last_reading_at",
             "resolved_at",
@@ -57,8 +69,27 @@ class HealthAlertSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
+    def _shown(self, alert: HealthAlert) -> TypeDisplay:
+        return units_for_request(self.context.get("request")).of(get_catalog().by_id[alert.metric_type_id])
+
+    @extend_schema_field(serializers.FloatField())
+    def get_value(self, alert: HealthAlert) -> float:
+        return self._shown(alert).canonical.value(alert.value)
+
     def get_unit(self, alert: HealthAlert) -> str:
-        return get_catalog().by_id[alert.metric_type_id].unit
+        return self._shown(alert).canonical.unit
+
+    def get_unit_label(self, alert: HealthAlert) -> str:
+        return self._shown(alert).canonical.label
+
+    def get_display_value(self, alert: HealthAlert) -> str:
+        return self._shown(alert).shown.text(alert.value)
+
+    def get_display_unit(self, alert: HealthAlert) -> str:
+        return self._shown(alert).shown.unit
+
+    def get_display_unit_label(self, alert: HealthAlert) -> str:
+        return self._shown(alert).shown.label
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_readings(self, alert: HealthAlert) -> list:
@@ -78,7 +109,11 @@ class HealthAlertFilterSet(FilterSet):
         fields = ("severity", "status", "direction", "metric_type")
 
 
-class HealthAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
+@extend_schema_view(
+    list=extend_schema(parameters=[units_parameter()]),
+    retrieve=extend_schema(parameters=[units_parameter()]),
+)
+class HealthAlertViewSet(DisplayUnitsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
     """Alerts from the anomaly checks: a patient's own, a clinician's consented patients'. Open and critical first."""
 
     model = HealthAlert
@@ -95,7 +130,7 @@ class HealthAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owned
         )
         return triage_order(queryset)
 
-    @extend_schema(request=None, responses=HealthAlertSerializer)
+    @extend_schema(request=None, responses=HealthAlertSerializer, parameters=[units_parameter()])
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
         """Record who saw the alert and when; it stays until values are back in range."""
@@ -118,6 +153,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     metric_type = MetricTypeField()
     kind = serializers.ChoiceField(choices=RuleKind.choices, default=RuleKind.THRESHOLD)
     unit = serializers.SerializerMethodField()
+    unit_label = serializers.SerializerMethodField(help_text="Human label of unit.")
 
     class Meta:
         model = AlertRule
@@ -127,6 +163,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "metric_type",
             "kind",
             "unit",
+            "unit_label",
             *THRESHOLD_FIELDS,
             "min_readings",
             "sustain_minutes",
@@ -143,7 +180,16 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
-        read_only_fields = ("id", "unit", "version", "is_active", "created_by", "created_at", "updated_at")
+        read_only_fields = (
+            "id",
+            "unit",
+            "unit_label",
+            "version",
+            "is_active",
+            "created_by",
+            "created_at",
+            "updated_at",
+        )
         validators: list = []  # one active override per type and kind: save_rule_override answers that 400
         extra_kwargs = {name: {"help_text": "In the type's canonical unit (see `unit`)."} for name in THRESHOLD_FIELDS}
 
@@ -158,6 +204,10 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     def get_unit(self, rule: AlertRule) -> str:
         return get_catalog().by_id[rule.metric_type_id].unit
+
+    def get_unit_label(self, rule: AlertRule) -> str:
+        metric_type = get_catalog().by_id[rule.metric_type_id]
+        return metric_type.unit_label or metric_type.unit
 
 
 class DefaultAlertRuleSerializer(AlertRuleSerializer):

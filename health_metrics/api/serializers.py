@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -10,6 +11,7 @@ from accounts.api.base import PatientQuerySerializer
 from config.inputs import DateField, ModelSerializer
 
 from ..catalog import get_catalog
+from ..display import TypeDisplay, Units, round_value, units_for_request
 from ..fields import MetricTypeField
 from ..models import DataSource, MetricType, Reading, SourceKind, Target, TargetKind
 from ..reading_input import ReadingInput
@@ -41,17 +43,37 @@ class MetricTypeSerializer(serializers.ModelSerializer):
             "secondary_max",
             "secondary_warn_high",
             "secondary_critical_high",
+            "precision",
+            "unit_label",
+            "imperial_unit",
+            "imperial_unit_label",
+            "imperial_precision",
+            "display_units",
         )
         read_only_fields = fields
+
+
+UNIT_HELP = "The canonical UCUM unit of value (and secondary_value)."
+UNIT_LABEL_HELP = "Human label of the canonical unit: mmHg, °C, steps, bpm."
+DISPLAY_UNIT_HELP = "UCUM unit of the display fields: the reader's choice (profile, or ?units=)."
+DISPLAY_UNIT_LABEL_HELP = "Human label of display_unit."
+ROUNDED_HELP = "Canonical unit, rounded to the catalog's precision for the type."
 
 
 class ReadingSerializer(serializers.ModelSerializer):
     patient = serializers.UUIDField(source="user_id", read_only=True)
     metric_type = MetricTypeField(source="metric_type_id", read_only=True)  # from the in-memory catalog
-    unit = serializers.SerializerMethodField()
-    systolic = serializers.SerializerMethodField()
-    diastolic = serializers.SerializerMethodField()
-    display_value = serializers.CharField(read_only=True)
+    value = serializers.FloatField(read_only=True, help_text=ROUNDED_HELP + " Systolic for blood pressure.")
+    secondary_value = serializers.FloatField(read_only=True, allow_null=True, help_text=ROUNDED_HELP)
+    unit = serializers.CharField(read_only=True, help_text=UNIT_HELP)
+    unit_label = serializers.CharField(read_only=True, help_text=UNIT_LABEL_HELP)
+    systolic = serializers.FloatField(read_only=True, allow_null=True, help_text=ROUNDED_HELP)
+    diastolic = serializers.FloatField(read_only=True, allow_null=True, help_text=ROUNDED_HELP)
+    display_value = serializers.CharField(
+        read_only=True, help_text='The value in display_unit, rounded, as text: "74.8", "165.0", "120/80".'
+    )
+    display_unit = serializers.CharField(read_only=True, help_text=DISPLAY_UNIT_HELP)
+    display_unit_label = serializers.CharField(read_only=True, help_text=DISPLAY_UNIT_LABEL_HELP)
     source = serializers.ChoiceField(
         choices=SourceKind.choices, source="data_source.kind", read_only=True, help_text="The data source's kind."
     )
@@ -68,6 +90,9 @@ class ReadingSerializer(serializers.ModelSerializer):
             "diastolic",
             "display_value",
             "unit",
+            "unit_label",
+            "display_unit",
+            "display_unit_label",
             "original_value",
             "original_secondary_value",
             "original_unit",
@@ -87,19 +112,33 @@ class ReadingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, reading: Reading) -> dict:
-        """The declared fields, built directly: lists serialize up to 1,000 of these per request."""
+        """The declared fields, built directly: lists serialize up to 1,000 of these per request.
+
+        Measured hot path: the reader's units resolve once per request and each type once per request.
+        """
         metric_type = get_catalog().by_id[reading.metric_type_id]
-        pair = reading.secondary_value is not None
+        shown = units_for_request(self.context.get("request")).of(metric_type)
+        canonical = shown.canonical
+        if shown.shown is canonical and reading.secondary_value is None:  # the usual case: one rounding
+            value, text = canonical.value_and_text(reading.value)
+            secondary = None
+        else:
+            value, secondary = canonical.value(reading.value), canonical.value(reading.secondary_value)
+            text = shown.shown.text(reading.value, reading.secondary_value)
+        pair = secondary is not None
         return {
             "id": str(reading.id),
             "patient": str(reading.user_id),
             "metric_type": metric_type.code,
-            "value": reading.value,
-            "secondary_value": reading.secondary_value,
-            "systolic": reading.value if pair else None,
-            "diastolic": reading.secondary_value,
-            "display_value": reading.display_value,
-            "unit": metric_type.unit,
+            "value": value,
+            "secondary_value": secondary,
+            "systolic": value if pair else None,
+            "diastolic": secondary,
+            "display_value": text,
+            "unit": canonical.unit,
+            "unit_label": canonical.label,
+            "display_unit": shown.shown.unit,
+            "display_unit_label": shown.shown.label,
             "original_value": reading.original_value,
             "original_secondary_value": reading.original_secondary_value,
             "original_unit": reading.original_unit,
@@ -117,15 +156,6 @@ class ReadingSerializer(serializers.ModelSerializer):
             "created_at": _iso(reading.created_at),
             "updated_at": _iso(reading.updated_at),
         }
-
-    def get_unit(self, reading: Reading) -> str:
-        return get_catalog().by_id[reading.metric_type_id].unit
-
-    def get_systolic(self, reading: Reading) -> float | None:
-        return reading.value if reading.secondary_value is not None else None
-
-    def get_diastolic(self, reading: Reading) -> float | None:
-        return reading.secondary_value
 
 
 def _iso(moment):  # noqa: ANN001, ANN202 - DRF's own format for UTC datetimes
@@ -222,10 +252,29 @@ class StatsQuerySerializer(PatientQuerySerializer):
     days = serializers.IntegerField(min_value=1, max_value=365, default=30)
 
 
-class SummaryBucketSerializer(serializers.Serializer):
-    start = serializers.DateField()
-    end = serializers.DateField()
-    count = serializers.IntegerField()
+class UnitFieldsSerializer(serializers.Serializer):
+    """The units beside every shown value: canonical (`unit`, `unit_label`) and the reader's (`display_*`)."""
+
+    unit = serializers.CharField(help_text=UNIT_HELP)
+    unit_label = serializers.CharField(help_text=UNIT_LABEL_HELP)
+    display_unit = serializers.CharField(help_text=DISPLAY_UNIT_HELP)
+    display_unit_label = serializers.CharField(help_text=DISPLAY_UNIT_LABEL_HELP)
+
+
+SUMMARY_FIGURES = (
+    "min",
+    "max",
+    "mean",
+    "median",
+    "sum",
+    "secondary_min",
+    "secondary_max",
+    "secondary_mean",
+    "secondary_median",
+)
+
+
+class SummaryDisplaySerializer(serializers.Serializer):
     min = serializers.FloatField()
     max = serializers.FloatField()
     mean = serializers.FloatField()
@@ -237,9 +286,24 @@ class SummaryBucketSerializer(serializers.Serializer):
     secondary_median = serializers.FloatField(allow_null=True)
 
 
-class SummarySerializer(serializers.Serializer):
+class SummaryBucketSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    count = serializers.IntegerField()
+    min = serializers.FloatField(help_text=ROUNDED_HELP)
+    max = serializers.FloatField()
+    mean = serializers.FloatField()
+    median = serializers.FloatField()
+    sum = serializers.FloatField()
+    secondary_min = serializers.FloatField(allow_null=True)
+    secondary_max = serializers.FloatField(allow_null=True)
+    secondary_mean = serializers.FloatField(allow_null=True)
+    secondary_median = serializers.FloatField(allow_null=True)
+    display = SummaryDisplaySerializer(help_text="The same figures in display_unit, rounded.")
+
+
+class SummarySerializer(UnitFieldsSerializer):
     metric_type = serializers.CharField()
-    unit = serializers.CharField()
     period = serializers.CharField()
     start_date = serializers.DateField()
     end_date = serializers.DateField()
@@ -247,51 +311,139 @@ class SummarySerializer(serializers.Serializer):
     buckets = SummaryBucketSerializer(many=True)
 
 
-class TrendSerializer(serializers.Serializer):
-    metric_type = serializers.CharField()
-    unit = serializers.CharField()
-    days = serializers.IntegerField()
+class TrendDisplaySerializer(serializers.Serializer):
     current_mean = serializers.FloatField(allow_null=True)
-    current_count = serializers.IntegerField()
     previous_mean = serializers.FloatField(allow_null=True)
-    previous_count = serializers.IntegerField()
-    change_percent = serializers.FloatField(allow_null=True)
     slope_per_day = serializers.FloatField(allow_null=True)
+
+
+class TrendSerializer(UnitFieldsSerializer):
+    metric_type = serializers.CharField()
+    days = serializers.IntegerField()
+    current_mean = serializers.FloatField(allow_null=True, help_text=ROUNDED_HELP)
+    current_count = serializers.IntegerField()
+    previous_mean = serializers.FloatField(allow_null=True, help_text=ROUNDED_HELP)
+    previous_count = serializers.IntegerField()
+    change_percent = serializers.FloatField(allow_null=True, help_text="Rounded to one decimal.")
+    slope_per_day = serializers.FloatField(
+        allow_null=True, help_text="Canonical unit per day, with two decimals more than the type's values."
+    )
     direction = serializers.ChoiceField(choices=["rising", "falling", "stable"], allow_null=True)
     dead_band_percent = serializers.FloatField()
+    display = TrendDisplaySerializer(help_text="The means and the slope in display_unit, rounded.")
 
 
 class LatestSerializer(serializers.Serializer):
-    value = serializers.FloatField()
-    display_value = serializers.CharField()
+    value = serializers.FloatField(help_text=ROUNDED_HELP)
+    secondary_value = serializers.FloatField(allow_null=True, help_text=ROUNDED_HELP)
+    display_value = serializers.CharField(help_text='In display_unit, rounded, as text: "74.8", "120/80".')
     recorded_at = serializers.DateTimeField()
 
 
-class StatSerializer(serializers.Serializer):
-    metric_type = serializers.CharField()
-    unit = serializers.CharField()
-    count = serializers.IntegerField()
-    latest = LatestSerializer(allow_null=True)
+class StatDisplaySerializer(serializers.Serializer):
     mean = serializers.FloatField()
     min = serializers.FloatField()
     max = serializers.FloatField()
-    share_in_normal_range = serializers.FloatField()
+
+
+class StatSerializer(UnitFieldsSerializer):
+    metric_type = serializers.CharField()
+    count = serializers.IntegerField()
+    latest = LatestSerializer(allow_null=True)
+    mean = serializers.FloatField(help_text=ROUNDED_HELP)
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    share_in_normal_range = serializers.FloatField(help_text="0 to 1, three decimals.")
     direction = serializers.ChoiceField(choices=["rising", "falling", "stable"], allow_null=True)
+    display = StatDisplaySerializer(help_text="mean, min and max in display_unit, rounded.")
+
+
+def present_summary(body: dict[str, Any], shown: TypeDisplay) -> dict[str, Any]:
+    """A summary answer with rounded figures and their display twins."""
+    buckets = []
+    for bucket in body["buckets"]:
+        canonical, display = shown.figures(bucket, SUMMARY_FIGURES)
+        buckets.append({**bucket, **canonical, "display": display})
+    return {**body, **shown.unit_fields(), "buckets": buckets}
+
+
+def present_trend(body: dict[str, Any], shown: TypeDisplay) -> dict[str, Any]:
+    canonical, display = shown.figures(body, ("current_mean", "previous_mean"))
+    slope = body["slope_per_day"]
+    return {
+        **body,
+        **shown.unit_fields(),
+        **canonical,
+        "change_percent": round_value(body["change_percent"], 1),
+        "slope_per_day": shown.canonical.rate(slope),
+        "display": {**display, "slope_per_day": shown.shown.rate(slope)},
+    }
+
+
+def present_stats(rows: list[dict[str, Any]], units: Units) -> list[dict[str, Any]]:
+    catalog = get_catalog()
+    result = []
+    for row in rows:
+        shown = units.of(catalog.resolve(row["metric_type"]))
+        canonical, display = shown.figures(row, ("mean", "min", "max"))
+        latest = row["latest"]
+        if latest is not None:
+            latest = {
+                "value": shown.canonical.value(latest["value"]),
+                "secondary_value": shown.canonical.value(latest["secondary_value"]),
+                "display_value": shown.shown.text(latest["value"], latest["secondary_value"]),
+                "recorded_at": latest["recorded_at"],
+            }
+        result.append(
+            {
+                **row,
+                **shown.unit_fields(),
+                **canonical,
+                "latest": latest,
+                "share_in_normal_range": round_value(row["share_in_normal_range"], 3),
+                "display": display,
+            }
+        )
+    return result
 
 
 class ProgressSerializer(serializers.Serializer):
-    current = serializers.FloatField(allow_null=True)
-    percent = serializers.FloatField(allow_null=True)
+    current = serializers.FloatField(allow_null=True, help_text=ROUNDED_HELP)
+    percent = serializers.FloatField(allow_null=True, help_text="Rounded to one decimal.")
     achieved = serializers.BooleanField()
     as_of = serializers.JSONField(allow_null=True)
+
+
+class TargetDisplaySerializer(serializers.Serializer):
+    target_value = serializers.FloatField(allow_null=True)
+    target_min = serializers.FloatField(allow_null=True)
+    target_max = serializers.FloatField(allow_null=True)
+    current = serializers.FloatField(allow_null=True, help_text="progress.current")
+
+
+class TargetUnitField(serializers.CharField):
+    """In: the unit of the values sent (default the canonical unit). Out: the canonical UCUM unit."""
+
+    def get_attribute(self, instance: Target) -> str:
+        return instance.metric_type.unit
+
+
+TARGET_VALUES = ("target_value", "target_min", "target_max")
 
 
 class TargetSerializer(ModelSerializer):
     metric_type = MetricTypeField()
     kind = serializers.ChoiceField(choices=TargetKind.choices, default=TargetKind.AT_LEAST)
-    unit = serializers.CharField(write_only=True, required=False, help_text="Unit of the values sent.")
+    unit = TargetUnitField(
+        required=False,
+        help_text="In: the unit of the values sent (default the canonical unit). Out: the canonical UCUM unit.",
+    )
+    unit_label = serializers.SerializerMethodField(help_text=UNIT_LABEL_HELP)
+    display_unit = serializers.SerializerMethodField(help_text=DISPLAY_UNIT_HELP)
+    display_unit_label = serializers.SerializerMethodField(help_text=DISPLAY_UNIT_LABEL_HELP)
     start_date = DateField(required=False)
     progress = serializers.SerializerMethodField()
+    display = serializers.SerializerMethodField(help_text="The target's values and progress in display_unit, rounded.")
 
     class Meta:
         model = Target
@@ -303,16 +455,56 @@ class TargetSerializer(ModelSerializer):
             "target_min",
             "target_max",
             "unit",
+            "unit_label",
+            "display_unit",
+            "display_unit_label",
             "start_date",
             "end_date",
             "is_active",
             "notes",
             "progress",
+            "display",
             "created_at",
             "updated_at",
         )
         read_only_fields = ("id", "progress", "created_at", "updated_at")
+        extra_kwargs = {name: {"help_text": ROUNDED_HELP + " Sent in unit."} for name in TARGET_VALUES}
 
-    @extend_schema_field(ProgressSerializer)
+    def _shown(self, target: Target) -> TypeDisplay:
+        return units_for_request(self.context.get("request")).of(target.metric_type)
+
+    def get_unit_label(self, target: Target) -> str:
+        return self._shown(target).canonical.label
+
+    def get_display_unit(self, target: Target) -> str:
+        return self._shown(target).shown.unit
+
+    def get_display_unit_label(self, target: Target) -> str:
+        return self._shown(target).shown.label
+
+    @extend_schema_field(ProgressSerializer(allow_null=True))
     def get_progress(self, target: Target) -> dict | None:
-        return self.context.get("progress", {}).get(target.pk)
+        progress = self.context.get("progress", {}).get(target.pk)
+        if progress is None:
+            return None
+        return {
+            **progress,
+            "current": self._shown(target).canonical.value(progress["current"]),
+            "percent": round_value(progress["percent"], 1),
+        }
+
+    @extend_schema_field(TargetDisplaySerializer)
+    def get_display(self, target: Target) -> dict:
+        shown = self._shown(target).shown
+        progress = self.context.get("progress", {}).get(target.pk) or {}
+        return {
+            **{name: shown.value(getattr(target, name)) for name in TARGET_VALUES},
+            "current": shown.value(progress.get("current")),
+        }
+
+    def to_representation(self, target: Target) -> dict:
+        data = super().to_representation(target)
+        canonical = self._shown(target).canonical
+        for name in TARGET_VALUES:
+            data[name] = canonical.value(getattr(target, name))
+        return data

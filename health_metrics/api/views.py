@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import F, Sum
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -15,6 +15,7 @@ from accounts.selectors import user_timezone
 from config.pagination import FastCountPagination, PageNumberPagination
 
 from ..catalog import get_catalog
+from ..display import DisplayUnitsMixin, units_for_request, units_parameter
 from ..ingest import record_reading, record_readings
 from ..models import DailySummary, DataSource, MetricType, Reading, Target
 from ..selectors import stats, summary, targets_progress, trends
@@ -35,6 +36,9 @@ from .serializers import (
     TargetSerializer,
     TrendSerializer,
     TrendsQuerySerializer,
+    present_stats,
+    present_summary,
+    present_trend,
 )
 
 
@@ -66,7 +70,12 @@ class PatientScopedMixin:
 
 
 @extend_schema(tags=["health-metrics"])
+@extend_schema_view(
+    list=extend_schema(parameters=[units_parameter()]),
+    retrieve=extend_schema(parameters=[units_parameter()]),
+)
 class ReadingViewSet(
+    DisplayUnitsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -138,19 +147,20 @@ class ReadingViewSet(
                 },
             ),
         ],
+        parameters=[units_parameter()],
     )
     def create(self, request: Request) -> Response:
         """Record one reading; `unit` is converted to the canonical unit. A retried `client_id` answers 200."""
         reading, created = record_reading(user=request.user, data=_object(request.data))
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(ReadingSerializer(reading).data, status=code)
+        return Response(self.get_serializer(reading).data, status=code)
 
-    @extend_schema(request=ReadingUpdateSerializer, responses={200: ReadingSerializer})
+    @extend_schema(request=ReadingUpdateSerializer, responses={200: ReadingSerializer}, parameters=[units_parameter()])
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         reading = self.get_object()
         self.require_patient(reading, what="readings")
         reading = update_reading(reading=reading, data=_object(request.data))
-        return Response(ReadingSerializer(reading).data)
+        return Response(self.get_serializer(reading).data)
 
     def perform_destroy(self, instance: Reading) -> None:
         self.require_patient(instance, what="readings")
@@ -209,7 +219,7 @@ class ReadingViewSet(
         }
         return Response(body)
 
-    @extend_schema(parameters=[SummaryQuerySerializer], responses={200: SummarySerializer})
+    @extend_schema(parameters=[SummaryQuerySerializer, units_parameter()], responses={200: SummarySerializer})
     @action(detail=False)
     def summary(self, request: Request) -> Response:
         """Buckets of the patient's local calendar (day, week from Monday, month) with exact medians."""
@@ -221,37 +231,36 @@ class ReadingViewSet(
         buckets = summary(
             patient=patient, metric_type=q["metric_type"], period=q["period"], start=q["start_date"], end=q["end_date"]
         )
-        return Response(
-            {
-                "metric_type": q["metric_type"].code,
-                "unit": q["metric_type"].unit,
-                "period": q["period"],
-                "start_date": q["start_date"],
-                "end_date": q["end_date"],
-                "timezone": str(tz),
-                "buckets": buckets,
-            }
-        )
+        body = {
+            "metric_type": q["metric_type"].code,
+            "period": q["period"],
+            "start_date": q["start_date"],
+            "end_date": q["end_date"],
+            "timezone": str(tz),
+            "buckets": buckets,
+        }
+        return Response(present_summary(body, units_for_request(request).of(q["metric_type"])))
 
-    @extend_schema(parameters=[TrendsQuerySerializer], responses={200: TrendSerializer})
+    @extend_schema(parameters=[TrendsQuerySerializer, units_parameter()], responses={200: TrendSerializer})
     @action(detail=False)
     def trends(self, request: Request) -> Response:
         """The last `days` days against the `days` before: means, change %, slope per day, direction."""
         patient = self.subject()
         query = TrendsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(
-            trends(patient=patient, metric_type=query.validated_data["metric_type"], days=query.validated_data["days"])
-        )
+        metric_type = query.validated_data["metric_type"]
+        body = trends(patient=patient, metric_type=metric_type, days=query.validated_data["days"])
+        return Response(present_trend(body, units_for_request(request).of(metric_type)))
 
-    @extend_schema(parameters=[StatsQuerySerializer], responses={200: StatSerializer(many=True)})
+    @extend_schema(parameters=[StatsQuerySerializer, units_parameter()], responses={200: StatSerializer(many=True)})
     @action(detail=False, pagination_class=None)  # one entry per type: a short list, never paged
     def stats(self, request: Request) -> Response:
         """Per metric type over the last `days` days: count, latest, mean, min, max, share in range, direction."""
         patient = self.subject()
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(stats(patient=patient, days=query.validated_data["days"]))
+        rows = stats(patient=patient, days=query.validated_data["days"])
+        return Response(present_stats(rows, units_for_request(request)))
 
 
 @extend_schema(tags=["health-metrics"])
@@ -278,7 +287,11 @@ class DataSourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
 
 @extend_schema(tags=["health-metrics"])
+@extend_schema_view(
+    **{name: extend_schema(parameters=[units_parameter()]) for name in ("list", "retrieve", "create", "partial_update")}
+)
 class TargetViewSet(
+    DisplayUnitsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,

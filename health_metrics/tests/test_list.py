@@ -83,11 +83,14 @@ def test_a_bad_filter_is_400(as_user, readings, query, attr):
 
 def test_a_reading_shows_its_fields(as_user, user, readings):
     body = as_user.get(URL, {"metric_type": "weight"}).json()["results"][0]
-    assert {k: body[k] for k in ("metric_type", "value", "unit", "display_value", "source", "local_date")} == {
+    shown = ("metric_type", "value", "unit", "unit_label", "display_value", "display_unit", "source", "local_date")
+    assert {k: body[k] for k in shown} == {
         "metric_type": "body_weight",
-        "value": 80,
+        "value": 80.0,
         "unit": "kg",
-        "display_value": "80",
+        "unit_label": "kg",
+        "display_value": "80.0",
+        "display_unit": "kg",
         "source": "device",
         "local_date": "2026-11-21",
     }

@@ -43,7 +43,7 @@ def test_trends_compare_the_current_window_with_the_previous_one(as_user, user):
     assert (body["current_count"], body["previous_count"]) == (7, 2)
     assert body["current_mean"] == 73
     assert body["previous_mean"] == 61
-    assert body["change_percent"] == pytest.approx((73 - 61) / 61 * 100, rel=1e-12)
+    assert body["change_percent"] == 19.7  # (73 - 61) / 61 * 100 = 19.67…, one decimal
     assert body["slope_per_day"] == pytest.approx(1.0, rel=1e-12)
     assert body["direction"] == "rising"
     assert body["dead_band_percent"] == 2.0
@@ -168,13 +168,17 @@ def test_stats_per_type_over_the_window(as_user, user, other_user):
     assert heart_rate == {
         "metric_type": "heart_rate",
         "unit": "/min",
+        "unit_label": "bpm",
+        "display_unit": "/min",
+        "display_unit_label": "bpm",
         "count": 3,
-        "latest": {"value": 130.0, "display_value": "130", "recorded_at": latest["recorded_at"]},
-        "mean": 90.0,
-        "min": 60.0,
-        "max": 130.0,
-        "share_in_normal_range": pytest.approx(2 / 3, rel=1e-12),
+        "latest": {"value": 130, "secondary_value": None, "display_value": "130", "recorded_at": latest["recorded_at"]},
+        "mean": 90,
+        "min": 60,
+        "max": 130,
+        "share_in_normal_range": 0.667,
         "direction": "rising",  # recent half mean 105 against the earlier half's 60
+        "display": {"mean": 90, "min": 60, "max": 130},
     }
     assert blood_pressure["metric_type"] == "blood_pressure"
     assert blood_pressure["count"] == 1

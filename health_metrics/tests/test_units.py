@@ -158,7 +158,7 @@ def test_a_reading_in_pounds_is_stored_in_kilograms_with_the_original_kept(api_c
     )
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["value"] == pytest.approx(68.0388555, rel=1e-9)
+    assert body["value"] == 68.0  # 68.0388555 kg, shown at weight's one decimal
     assert body["unit"] == "kg"
     assert body["original_value"] == 150
     assert body["original_unit"] == "lb"
@@ -184,8 +184,10 @@ def test_blood_pressure_in_kilopascals_converts_both_components(api_client, user
     )
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["systolic"] == pytest.approx(16 * KPA_MMHG, rel=1e-9)
-    assert body["diastolic"] == pytest.approx(10.5 * KPA_MMHG, rel=1e-9)
+    assert body["systolic"] == round(16 * KPA_MMHG) == 120  # mmHg, no decimals
+    assert body["diastolic"] == round(10.5 * KPA_MMHG) == 79
+    stored = Reading.objects.get(pk=body["id"])
+    assert (stored.value, stored.secondary_value) == pytest.approx((16 * KPA_MMHG, 10.5 * KPA_MMHG), rel=1e-9)
     assert (body["original_value"], body["original_secondary_value"]) == (16, 10.5)
 
 

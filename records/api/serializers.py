@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import ProfileSerializer
 from accounts.models import User
+from health_metrics.display import units_for_request
 from health_metrics.models import HealthAlert, Reading
 
 
@@ -17,15 +18,43 @@ class PatientAccessSerializer(serializers.Serializer):
 
 class LatestVitalSerializer(serializers.ModelSerializer):
     metric_type = serializers.CharField(source="metric_type.code", read_only=True, help_text="The metric type's code.")
-    display_value = serializers.CharField(read_only=True, help_text='e.g. "120/80" for blood pressure.')
-    unit = serializers.CharField(
-        source="metric_type.unit", read_only=True, help_text="The canonical unit of the values."
+    value = serializers.FloatField(read_only=True, help_text="Canonical unit, rounded to the catalog's precision.")
+    secondary_value = serializers.FloatField(read_only=True, allow_null=True, help_text="Diastolic, rounded.")
+    display_value = serializers.CharField(
+        read_only=True, help_text='In display_unit, rounded, as text: "74.8", "120/80" for blood pressure.'
     )
+    unit = serializers.CharField(read_only=True, help_text="The canonical UCUM unit of value.")
+    unit_label = serializers.CharField(read_only=True, help_text="Human label of unit: mmHg, °C, bpm.")
+    display_unit = serializers.CharField(read_only=True, help_text="The reader's unit (profile, or ?units=).")
+    display_unit_label = serializers.CharField(read_only=True, help_text="Human label of display_unit.")
 
     class Meta:
         model = Reading
-        fields = ("metric_type", "value", "secondary_value", "display_value", "unit", "recorded_at", "is_abnormal")
+        fields = (
+            "metric_type",
+            "value",
+            "secondary_value",
+            "display_value",
+            "unit",
+            "unit_label",
+            "display_unit",
+            "display_unit_label",
+            "recorded_at",
+            "is_abnormal",
+        )
         read_only_fields = fields
+
+    def to_representation(self, reading: Reading) -> dict:
+        shown = units_for_request(self.context.get("request")).of(reading.metric_type)
+        return {
+            "metric_type": reading.metric_type.code,
+            "value": shown.canonical.value(reading.value),
+            "secondary_value": shown.canonical.value(reading.secondary_value),
+            "display_value": shown.shown.text(reading.value, reading.secondary_value),
+            **shown.unit_fields(),
+            "recorded_at": self.fields["recorded_at"].to_representation(reading.recorded_at),
+            "is_abnormal": reading.is_abnormal,
+        }
 
 
 class OpenAlertSerializer(serializers.ModelSerializer):
@@ -84,7 +113,7 @@ class PatientSerializer(serializers.ModelSerializer):
     @extend_schema_field(LatestVitalSerializer(many=True, allow_null=True))
     def get_latest_vitals(self, patient: User) -> list | None:
         readings = getattr(patient, "vitals_for_viewer", None)
-        return None if readings is None else LatestVitalSerializer(readings, many=True).data
+        return None if readings is None else LatestVitalSerializer(readings, many=True, context=self.context).data
 
     @extend_schema_field(OpenAlertSerializer(many=True, allow_null=True))
     def get_open_alerts(self, patient: User) -> list | None:

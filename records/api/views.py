@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 
 from accounts.api.base import OwnedViewSet
 from accounts.models import CareTeamGrant, Scope, User
 from accounts.selectors import consented_patients, visible_patients
 from health_metrics.alerts import triage_order
+from health_metrics.display import DisplayUnitsMixin, units_parameter
 from health_metrics.models import AlertStatus, HealthAlert
 from health_metrics.selectors import latest_readings, vital_sign_type_ids
 
@@ -21,7 +22,11 @@ from .serializers import PatientSerializer
 
 
 @extend_schema(tags=["patients"])
-class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
+@extend_schema_view(
+    list=extend_schema(parameters=[units_parameter()]),
+    retrieve=extend_schema(parameters=[units_parameter()]),
+)
+class PatientViewSet(DisplayUnitsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
     """A clinician's consented patients (staff: every patient). Name and email under any scope; the medical
     profile, latest vitals and open alerts only where the grant covers the metrics scope (null otherwise)."""
 

@@ -168,11 +168,11 @@ def test_the_pdf_has_one_page_per_section(as_user, user, march_readings):
     assert "Generated at" in pages[0]
     assert "Summary" in pages[1]
     summary = " ".join(pages[1].split())
-    assert "Blood pressure mm[Hg] 1 120/80 120/80 120/80" in summary
-    assert "Heart rate /min 2 72 76 80" in summary
+    assert "Blood pressure mmHg 1 120/80 120/80 120/80" in summary
+    assert "Heart rate bpm 2 72 76 80" in summary
     assert "Body weight kg 1 79.8 79.8 79.8" in summary
-    assert "Blood pressure: daily mean (mm[Hg])" in pages[2]
-    assert "Heart rate: daily mean (/min)" in pages[3]
+    assert "Blood pressure: daily mean (mmHg)" in pages[2]
+    assert "Heart rate: daily mean (bpm)" in pages[3]
     assert "Body weight: daily mean (kg)" in pages[4]
     assert "Open alerts" in pages[5]
     assert "Heart rate above 100 for 20 minutes (<rest> & walking)" in " ".join(pages[5].split())
@@ -205,7 +205,8 @@ def test_the_fhir_export_is_a_valid_bundle_of_the_patient_and_their_observations
     assert resources[0].id == str(user.pk)
     r = march_readings
     assert [o.id for o in resources[1:]] == [str(r["pressure"]), str(r["heart"]), str(r["weight"])]
-    assert float(resources[3].valueQuantity.value) == pytest.approx(79.83225712)
+    assert float(resources[3].valueQuantity.value) == 79.8  # 79.83225712 kg at weight's one decimal
+    assert (resources[3].valueQuantity.unit, resources[3].valueQuantity.code) == ("kg", "kg")
 
 
 # --- Bad input -----------------------------------------------------------------------------------

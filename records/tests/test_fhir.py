@@ -95,8 +95,8 @@ def test_a_single_value_reading_is_a_valid_vital_signs_observation(as_user, user
     assert body["code"]["coding"][0] == {"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}
     assert body["code"]["coding"][1]["system"] == fhir.METRIC_TYPE_SYSTEM
     assert body["valueQuantity"] == {
-        "value": 64.0,
-        "unit": "/min",
+        "value": 64,
+        "unit": "bpm",  # Quantity.unit is the human text; code is UCUM
         "system": "http://unitsofmeasure.org",
         "code": "/min",
     }
@@ -114,8 +114,8 @@ def test_blood_pressure_is_the_panel_with_systolic_and_diastolic_components(as_u
     assert "valueQuantity" not in body
     components = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in body["component"]}
     assert components == {
-        "8480-6": {"value": 132.0, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
-        "8462-4": {"value": 84.0, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+        "8480-6": {"value": 132, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+        "8462-4": {"value": 84, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
     }
 
 
