@@ -112,7 +112,7 @@ def schemathesis(
     """One schemathesis run; answers its counts from its JUnit report."""
     checks = ["not_a_server_error"]
     if args.conformance:
-        checks += ["response_schema_conformance", "content_type_conformance"]
+        checks += ["response_schema_conformance", "content_type_conformance", "status_code_conformance"]
     command = [
         str(VENV_BIN / "schemathesis"),
         "run",
