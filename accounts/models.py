@@ -492,3 +492,34 @@ class AccessLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The access log is append-only.")
+
+
+class ChangeOp(models.TextChoices):
+    INSERT = "insert", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+
+
+class Change(models.Model):
+    """One row changed in a collection a mobile app mirrors offline: the feed behind `changes/?since=`.
+
+    Written by database triggers on the tracked tables (accounts/sync.py), so bulk inserts, updates and
+    deletes that bypass the ORM's signals are in it too. `txid` is the writing transaction's id: the feed
+    answers a change only once every transaction that could still add an earlier one has ended (see sync.py).
+    `user_id` is the owner's id without a foreign key, so a tombstone outlives a deleted user's rows until
+    the retention sweep (SYNC_CHANGE_RETENTION_DAYS) removes it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.UUIDField()
+    collection = models.CharField(max_length=32)
+    object_id = models.UUIDField()
+    op = models.CharField(max_length=8, choices=ChangeOp.choices)
+    txid = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user_id", "collection", "txid", "id"], name="accounts_change_feed")]
+
+    def __str__(self) -> str:
+        return f"{self.collection} {self.object_id} {self.op}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from .services import flush_expired_tokens, purge_outbox_emails, requeue_outbox_emails, send_outbox_email
+from .sync import purge_old_changes
 
 
 @shared_task
@@ -24,3 +25,9 @@ def requeue_outbox_emails_task() -> int:
     """Every minute: hand on emails the broker never took, or whose send failed or was abandoned.
     Idempotent: each send claims its row first."""
     return requeue_outbox_emails()
+
+
+@shared_task
+def purge_old_changes_task() -> int:
+    """Daily: delete sync change rows (tombstones too) older than SYNC_CHANGE_RETENTION_DAYS. Idempotent."""
+    return purge_old_changes()

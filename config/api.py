@@ -141,14 +141,16 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
 
 # The parts of the API as API.md lists them, for `GET /api/v1/` (a client's or a person's first call).
 API_PARTS = {
-    "accounts": ["auth/", "care-team/", "patients/", "access-log/"],
+    "accounts": ["auth/", "care-team/", "access-log/"],
     "health_metrics": [
         "health-metrics/",
+        "health-metrics/changes/",
         "health-metrics/metric-types/",
         "health-metrics/summary/",
         "health-metrics/trends/",
         "health-metrics/stats/",
         "health-metrics/targets/",
+        "health-metrics/targets/changes/",
         "health-metrics/sources/",
         "health-metrics/alerts/",
         "health-metrics/alert-rules/",
@@ -156,7 +158,14 @@ API_PARTS = {
         "health-metrics/export/",
         "health-metrics/exports/",
     ],
-    "iot_devices": ["iot-devices/", "iot-devices/ingest/", "iot-devices/heartbeat/", "iot-devices/alerts/"],
+    "iot_devices": [
+        "iot-devices/",
+        "iot-devices/changes/",
+        "iot-devices/ingest/",
+        "iot-devices/heartbeat/",
+        "iot-devices/alerts/",
+    ],
+    "records": ["dashboard/", "patients/"],
 }
 
 

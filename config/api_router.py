@@ -9,6 +9,7 @@ from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
+from records.api.dashboard import DashboardView
 from records.api.exports import ExportJobViewSet, ExportViewSet
 from records.api.views import PatientViewSet
 
@@ -35,6 +36,7 @@ app_name = "api"
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="index"),
     path("", include("accounts.api.urls")),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
     *router.urls,

@@ -385,6 +385,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.flush_expired_tokens_task",
         "schedule": timedelta(hours=6),
     },
+    "purge-old-changes": {
+        "task": "accounts.tasks.purge_old_changes_task",
+        "schedule": crontab(minute=10, hour=4),  # https://crontab.guru/#10_4_*_*_*
+    },
     "requeue-outbox-emails": {
         "task": "accounts.tasks.requeue_outbox_emails_task",
         "schedule": timedelta(minutes=1),
@@ -418,6 +422,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=15),  # https://crontab.guru/#15_*_*_*_*
     },
 }
+
+# Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
+# days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.
+SYNC_CHANGE_RETENTION_DAYS = env.int("SYNC_CHANGE_RETENTION_DAYS", default=90)
+SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=1000)
 
 # Rollups are recomputed this long after a write, once for all writes in between.
 ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)

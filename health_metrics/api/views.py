@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import OwnedViewSet
+from accounts.api.sync import ChangesMixin
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import user_timezone
 from config.pagination import FastCountPagination, PageNumberPagination
@@ -75,6 +76,7 @@ class PatientScopedMixin:
     retrieve=extend_schema(parameters=[units_parameter()]),
 )
 class ReadingViewSet(
+    ChangesMixin,
     DisplayUnitsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -87,6 +89,7 @@ class ReadingViewSet(
 
     model = Reading
     patient_field = "user"
+    change_collection = "readings"
     access_scope = Scope.METRICS
     serializer_class = ReadingSerializer
     filterset_class = ReadingFilterSet
@@ -291,6 +294,7 @@ class DataSourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     **{name: extend_schema(parameters=[units_parameter()]) for name in ("list", "retrieve", "create", "partial_update")}
 )
 class TargetViewSet(
+    ChangesMixin,
     DisplayUnitsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -303,6 +307,7 @@ class TargetViewSet(
 
     model = Target
     patient_field = "user"
+    change_collection = "targets"
     access_scope = Scope.METRICS
     serializer_class = TargetSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

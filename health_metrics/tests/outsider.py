@@ -65,6 +65,8 @@ API_ROUTES = {
         "post": lambda owner, actor: {"patient": str(owner.pk), "readings": [_reading_body(owner, actor)]},
     },
     "reading-stats": {"make": lambda owner: ReadingFactory(user=owner), "patient_query": True},
+    "reading-changes": {"make": lambda owner: ReadingFactory(user=owner), "patient_query": True},
+    "target-changes": {"make": lambda owner: TargetFactory(user=owner), "patient_query": True},
     "reading-summary": {
         "make": lambda owner: ReadingFactory(user=owner),
         "patient_query": True,

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.base import OwnedViewSet
+from accounts.api.sync import ChangesMixin
 from accounts.authentication import JWTAuthentication
 from accounts.models import Scope
 from config.api import error_body
@@ -42,6 +43,7 @@ from .serializers import (
 
 @extend_schema(tags=["iot-devices"])
 class DeviceViewSet(
+    ChangesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -52,6 +54,7 @@ class DeviceViewSet(
 
     model = Device
     patient_field = "owner"
+    change_collection = "devices"
     access_scope = Scope.METRICS
     serializer_class = DeviceSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

@@ -38,6 +38,7 @@ API_ROUTES = {
     },
     "device-detail": {"make": _device, "snapshot": _device_snapshot, "body": {"name": "renamed", "is_active": False}},
     "device-rotate-key": {"make": _device, "snapshot": _device_snapshot},
+    "device-changes": {"make": _device, "patient_query": True},
     "device-batches": {"make": lambda owner: IngestBatchFactory(device=_device(owner)).device},
     # The caller's own devices only: outsiders own none, so every total is zero.
     "device-stats": {"make": _device, "check": lambda body: body["devices"] == 0 and body["readings_accepted"] == 0},

@@ -27,6 +27,7 @@ def _finished_export(owner):
 
 
 API_ROUTES = {
+    "dashboard": {"make": lambda owner: ReadingFactory(user=owner, metric_type_id=2), "patient_query": True},
     "export-job-list": {"make": _export_job, "patient_query": True},
     "export-job-detail": {
         "make": _finished_export,
