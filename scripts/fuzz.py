@@ -264,6 +264,10 @@ def main() -> int:
                 "2",
                 "--timeout",
                 "60",
+                # gunicorn's own 414 (an HTML page) for a request line over 4,094 bytes is the front server's
+                # limit, not the API's answer: unlimited here, so the app answers every generated URL.
+                "--limit-request-line",
+                "0",
                 "--access-logfile",
                 "-",
             ],
