@@ -24,6 +24,7 @@ from rest_framework_simplejwt.state import token_backend
 from config.errors import ConflictError, field_error
 from config.sweeps import enqueue_each
 
+from . import events
 from .models import (
     AccessAction,
     AccessLog,
@@ -605,9 +606,11 @@ def grant_care_team_access(
     ).update(revoked_at=timezone.now())
     try:
         with transaction.atomic():
-            return CareTeamGrant.objects.create(
+            grant = CareTeamGrant.objects.create(
                 patient=patient, clinician=clinician, scopes=scopes, expires_at=expires_at
             )
+            events.emit(events.CARE_TEAM_GRANTED, grant=grant)
+            return grant
     except IntegrityError:
         raise ConflictError(
             "This clinician already has access; revoke it first to change it.", code="already_granted"
@@ -621,6 +624,7 @@ def revoke_care_team_grant(*, grant: CareTeamGrant, revoked_by: User) -> CareTea
     if grant.revoked_at is None:
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["revoked_at", "updated_at"])
+        events.emit(events.CARE_TEAM_REVOKED, grant=grant)
     return grant
 
 

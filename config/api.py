@@ -166,6 +166,7 @@ API_PARTS = {
         "iot-devices/alerts/",
     ],
     "records": ["dashboard/", "patients/"],
+    "notifications": ["notifications/", "notifications/unread-count/", "notifications/preferences/"],
 }
 
 

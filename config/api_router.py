@@ -9,6 +9,7 @@ from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
+from notifications.api.views import NotificationViewSet, PreferencesView
 from records.api.dashboard import DashboardView
 from records.api.exports import ExportJobViewSet, ExportViewSet
 from records.api.views import PatientViewSet
@@ -31,12 +32,14 @@ router.register("health-metrics", ReadingViewSet, basename="reading")
 router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch")
 router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")
 router.register("iot-devices", DeviceViewSet, basename="device")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 app_name = "api"
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="index"),
     path("", include("accounts.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("notifications/preferences/", PreferencesView.as_view(), name="notification-preferences"),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
     *router.urls,

@@ -1,8 +1,9 @@
 """The one seam through which health alerts leave this app.
 
-Every alert that opens, escalates or resolves goes through `emit_alert_event`. Until the notifications app
-exists it writes one structured log line (JSON, with the request or task id); notifications will route from
-here to in-app, email, push and webhooks, so nothing else in health_metrics has to change.
+Every alert that opens, escalates or resolves goes through `emit_alert_event`: one structured log line (JSON,
+with the request or task id) and one `notify()` to the patient and every clinician whose grant covers the
+metrics scope. A critical alert is a kind nobody can mute; texts outside the app (push, SMS, an email's
+subject) never carry the value (notifications/kinds.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
+
+from accounts.models import Scope
+from notifications.services import notify
 
 if TYPE_CHECKING:
     from .models import HealthAlert
@@ -27,4 +31,19 @@ def emit_alert_event(*, alert: HealthAlert, event: str) -> None:
         severity=alert.severity,
         direction=alert.direction,
         status=alert.status,
+    )
+    if event == "resolved":
+        kind = "health_alert_resolved"
+    else:
+        kind = "health_alert_critical" if alert.severity == "critical" else "health_alert"
+    notify(
+        kind,
+        patient=alert.user,
+        scope=Scope.METRICS,
+        payload={
+            "metric": alert.metric_type.display_name,
+            "message": alert.message,
+            "alert_id": str(alert.pk),
+        },
+        dedupe_key=f"health_alert:{alert.pk}:{event}:{alert.severity}",
     )

@@ -25,6 +25,7 @@ from health_metrics.models import SourceKind
 from health_metrics.services import create_data_source
 
 from .configuration import read_configuration
+from .events import emit_device_alert
 from .models import BatchStatus, Device, DeviceAlert, DeviceAlertKind, DeviceAPIKey, IngestBatch
 
 MAX_BATCH_READINGS = 10_000
@@ -202,10 +203,12 @@ def _fail_batch(batch: IngestBatch, *, reason: str, now) -> None:  # noqa: ANN00
     """End a batch `failed` with its reason and tell its owner: one `batch_failed` alert per batch."""
     IngestBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, failure_reason=reason, finished_at=now)
     message = f"Batch {batch.batch_id} failed after {batch.attempts} attempts: {reason}"
-    DeviceAlert.objects.get_or_create(
+    alert, created = DeviceAlert.objects.get_or_create(
         batch=batch,
         defaults={"device_id": batch.device_id, "kind": DeviceAlertKind.BATCH_FAILED, "message": message[:255]},
     )
+    if created:
+        emit_device_alert(alert=alert)
 
 
 def process_batch(*, batch_id: Any) -> IngestBatch | None:
@@ -283,7 +286,8 @@ def _set_episode(device: Device, kind: str, *, active: bool, message: str, now) 
         if not DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True).exists():
             try:
                 with transaction.atomic():
-                    DeviceAlert.objects.create(device=device, kind=kind, message=message)
+                    alert = DeviceAlert.objects.create(device=device, kind=kind, message=message)
+                    emit_device_alert(alert=alert)
             except IntegrityError:  # opened concurrently: one episode either way
                 pass
     else:

@@ -44,6 +44,7 @@ from health_metrics.catalog import get_catalog
 from health_metrics.display import format_value
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
 from health_metrics.selectors import bucket_stats, merged
+from notifications.services import notify
 
 from .fhir import bundle_for_export
 from .models import ExportFormat, ExportJob, ExportStatus
@@ -412,6 +413,14 @@ def run_export_job(*, job: ExportJob) -> ExportJob:
         job.status, job.row_count, job.size_bytes = ExportStatus.DONE, rows, job.file.size
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "file", "row_count", "size_bytes", "error", "finished_at"])
+    if job.status == ExportStatus.FAILED:
+        notify(
+            "export_failed",
+            recipients=[job.requested_by],
+            about=job.user,
+            payload={"reason": "The export could not be written; try again, or ask for a shorter period."},
+            dedupe_key=f"export:{job.pk}:failed",
+        )
     return job
 
 

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "storages",
     "rest_framework_api_key",
     "accounts",
+    "notifications",
     "health_metrics",
     "iot_devices",
     "records",
@@ -314,6 +315,8 @@ SPECTACULAR_SETTINGS = {
         "GrantStatusEnum": ["active", "expired", "revoked"],
         "ItemStatusEnum": ["created", "replaced", "duplicate", "superseded", "error"],
         "AlertRuleKindEnum": "health_metrics.models.RuleKind.choices",
+        "NotificationSeverityEnum": "notifications.models.Severity.choices",
+        "AlertSeverityEnum": "health_metrics.models.Severity.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
@@ -384,6 +387,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-expired-tokens": {
         "task": "accounts.tasks.flush_expired_tokens_task",
         "schedule": timedelta(hours=6),
+    },
+    "requeue-due-deliveries": {
+        "task": "notifications.tasks.requeue_due_deliveries_task",
+        "schedule": timedelta(minutes=1),
     },
     "purge-old-changes": {
         "task": "accounts.tasks.purge_old_changes_task",

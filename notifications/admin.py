@@ -1,0 +1,85 @@
+"""Staff see what was sent to whom, each channel's status and last error, and resend a failed delivery."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import Delivery, DeliveryStatus, Notification, Preference, QuietHours
+from .services import enqueue
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ("channel", "status", "reason", "attempts", "last_error", "next_attempt_at", "sent_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "recipient", "kind", "severity", "title", "read_at")
+    list_filter = ("kind", "severity", "created_at")
+    search_fields = ("recipient__email", "kind", "dedupe_key")
+    list_select_related = ("recipient",)
+    raw_id_fields = ("recipient", "patient")
+    readonly_fields = ("recipient", "patient", "kind", "severity", "title", "body", "data", "dedupe_key", "created_at")
+    inlines = [DeliveryInline]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "notification", "channel", "status", "reason", "attempts", "sent_at")
+    list_filter = ("channel", "status", "reason")
+    search_fields = ("notification__recipient__email", "last_error")
+    list_select_related = ("notification",)
+    raw_id_fields = ("notification",)
+    readonly_fields = (
+        "notification",
+        "channel",
+        "status",
+        "reason",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "claimed_at",
+        "sent_at",
+        "created_at",
+    )
+    actions = ["resend"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Send again (failed or not sent)")
+    def resend(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        retry = queryset.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.NOT_SENT])
+        ids = list(retry.values_list("pk", flat=True))
+        retry.update(status=DeliveryStatus.QUEUED, reason="", next_attempt_at=timezone.now(), attempts=0)
+        transaction.on_commit(lambda: enqueue(ids))
+        messages.info(request, f"{len(ids)} deliveries queued again.")
+
+
+@admin.register(Preference)
+class PreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "channel", "enabled")
+    list_filter = ("kind", "channel", "enabled")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(QuietHours)
+class QuietHoursAdmin(admin.ModelAdmin):
+    list_display = ("user", "start", "end")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)

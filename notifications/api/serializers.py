@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .. import kinds
+from ..models import Channel, Notification
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    is_read = serializers.BooleanField(read_only=True)
+    patient = serializers.UUIDField(source="patient_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Notification
+        fields = ("id", "kind", "severity", "title", "body", "data", "patient", "is_read", "read_at", "created_at")
+        read_only_fields = fields
+
+
+class NotificationUpdateSerializer(serializers.Serializer):
+    is_read = serializers.BooleanField()
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    start = serializers.TimeField(help_text="Local time, e.g. 22:00.")
+    end = serializers.TimeField(help_text="Local time, e.g. 07:00; before start means the next day.")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["start"] == attrs["end"]:
+            raise serializers.ValidationError({"end": "Must differ from start."})
+        return attrs
+
+
+class KindPreferenceSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    severity = serializers.CharField()
+    mutable = serializers.BooleanField(help_text="False: a critical kind, which cannot be turned off.")
+    channels = serializers.DictField(child=serializers.BooleanField(), help_text="Channel -> on.")
+
+
+class PreferencesSerializer(serializers.Serializer):
+    kinds = KindPreferenceSerializer(many=True)
+    quiet_hours = QuietHoursSerializer(allow_null=True)
+
+
+class PreferencesUpdateSerializer(serializers.Serializer):
+    kinds = serializers.DictField(
+        child=serializers.DictField(child=serializers.BooleanField()),
+        required=False,
+        help_text='{"health_alert": {"push": false, "email": true}}: kinds and channels to change; others stay.',
+    )
+    quiet_hours = QuietHoursSerializer(allow_null=True, required=False)
+
+    def validate_kinds(self, value: dict) -> dict:
+        for code, choices in value.items():
+            if code not in kinds.KINDS:
+                raise serializers.ValidationError(f"Unknown kind {code!r}. Valid kinds: {', '.join(kinds.KINDS)}.")
+            kind = kinds.KINDS[code]
+            for channel, enabled in choices.items():
+                if channel not in kind.channels or channel == Channel.IN_APP:
+                    valid = ", ".join(c for c in kind.channels if c != Channel.IN_APP)
+                    raise serializers.ValidationError(f"{code} has no channel {channel!r}. Valid channels: {valid}.")
+                if not enabled and not kind.mutable:
+                    raise serializers.ValidationError(f"{code} is critical and cannot be turned off.")
+        return value

@@ -1,0 +1,122 @@
+"""The inbox (`notifications/`) and preferences (`notifications/preferences/`): a person's own only."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.base import OwnedViewSet
+from config.filters import FilterSet
+
+from .. import kinds
+from ..models import Notification, Preference, QuietHours
+from ..services import mark_all_read, mark_read, set_preferences
+from .serializers import (
+    NotificationSerializer,
+    NotificationUpdateSerializer,
+    PreferencesSerializer,
+    PreferencesUpdateSerializer,
+    UnreadCountSerializer,
+)
+
+
+class NotificationFilterSet(FilterSet):
+    kind = filters.ChoiceFilter(choices=lambda: [(code, kind.label) for code, kind in kinds.KINDS.items()])
+    is_read = filters.BooleanFilter(field_name="read_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = Notification
+        fields = ["kind", "is_read"]
+
+
+@extend_schema(tags=["notifications"])
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedViewSet):
+    """The signed-in person's inbox, newest first. Nobody else's: no grant reaches another person's inbox."""
+
+    model = Notification
+    patient_field = "recipient"
+    serializer_class = NotificationSerializer
+    filterset_class = NotificationFilterSet
+    http_method_names = ["get", "patch", "post", "head", "options"]
+
+    @extend_schema(request=NotificationUpdateSerializer, responses={200: NotificationSerializer})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        """`{is_read: true}` marks one read (`false`: unread again)."""
+        notification = self.get_object()
+        update = NotificationUpdateSerializer(data=request.data)
+        update.is_valid(raise_exception=True)
+        mark_read(notification=notification, is_read=update.validated_data["is_read"])
+        return Response(NotificationSerializer(notification).data)
+
+    @extend_schema(responses={200: UnreadCountSerializer})
+    @action(detail=False, url_path="unread-count", pagination_class=None, filter_backends=[])
+    def unread_count(self, request: Request) -> Response:
+        """How many are unread (the app's badge)."""
+        return Response({"unread": self.get_queryset().unread().count()})
+
+    @extend_schema(request=None, responses={200: UnreadCountSerializer})
+    @action(detail=False, methods=["post"], url_path="mark-all-read", pagination_class=None, filter_backends=[])
+    def mark_all_read(self, request: Request) -> Response:
+        """Mark every notification read; answers the unread count (0)."""
+        mark_all_read(user=request.user)
+        return Response({"unread": 0})
+
+
+@extend_schema(tags=["notifications"])
+class PreferencesView(APIView):
+    """Per kind and channel, on or off; and quiet hours in the profile's time zone."""
+
+    @extend_schema(responses={200: PreferencesSerializer})
+    def get(self, request: Request) -> Response:
+        """Every kind with its channels as they stand for the signed-in person, and their quiet hours."""
+        return Response(self.current(request.user))
+
+    @extend_schema(request=PreferencesUpdateSerializer, responses={200: PreferencesSerializer})
+    def put(self, request: Request) -> Response:
+        """Set channels per kind (a critical kind cannot be muted: 400) and quiet hours (null: none)."""
+        update = PreferencesUpdateSerializer(data=request.data)
+        update.is_valid(raise_exception=True)
+        data = update.validated_data
+        with transaction.atomic():
+            set_preferences(
+                user=request.user,
+                choices=[
+                    (kind, channel, enabled)
+                    for kind, channels in data.get("kinds", {}).items()
+                    for channel, enabled in channels.items()
+                ],
+            )
+            if "quiet_hours" in data:
+                window = data["quiet_hours"]
+                if window is None:
+                    QuietHours.objects.filter(user=request.user).delete()
+                else:
+                    QuietHours.objects.update_or_create(user=request.user, defaults=window)
+        return Response(self.current(request.user), status=status.HTTP_200_OK)
+
+    @staticmethod
+    def current(user) -> dict:  # noqa: ANN001
+        chosen = {(p.kind, p.channel): p.enabled for p in Preference.objects.filter(user=user)}
+        window = QuietHours.objects.filter(user=user).first()
+        return {
+            "kinds": [
+                {
+                    "kind": kind.code,
+                    "label": kind.label,
+                    "severity": kind.severity,
+                    "mutable": kind.mutable,
+                    "channels": {
+                        channel: chosen.get((kind.code, channel), True) if kind.mutable else True
+                        for channel in kind.channels
+                    },
+                }
+                for kind in kinds.KINDS.values()
+            ],
+            "quiet_hours": None if window is None else {"start": window.start, "end": window.end},
+        }

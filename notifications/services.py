@@ -1,0 +1,218 @@
+"""The one way to tell people things: `notify(...)`, and the delivery of what it queued.
+
+`notify` writes the notifications and one delivery row per channel in the caller's transaction (the outbox)
+and hands the deliveries to a worker after commit; nothing is sent if the caller rolls back, and nothing is
+lost if the broker is down (the sweeper finds queued rows). Recipients of a patient's event come from the
+access rule: the patient, and every clinician whose active grant covers the event's scope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import CareTeamGrant, User
+from accounts.selectors import user_timezone
+
+from . import channels, kinds
+from .models import Channel, Delivery, DeliveryStatus, Notification, Preference, QuietHours, Severity
+from .quiet import quiet_until
+
+logger = logging.getLogger(__name__)
+
+# Backoff between attempts of a delivery that can recover (seconds): then give up.
+RETRY_DELAYS = (60, 300, 1800, 7200)
+STALE_CLAIM = timedelta(minutes=5)  # a worker that claimed a delivery and vanished: hand it on again
+
+
+def notify(
+    kind: str,
+    *,
+    recipients: Iterable[User] = (),
+    patient: User | None = None,
+    scope: str | None = None,
+    about: User | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str = "",
+) -> list[Notification]:
+    """Tell `recipients` (and, for a patient's event, the patient and the clinicians whose grant covers `scope`).
+
+    `about` names whose data the notification concerns when that person is not told (a grant tells the clinician).
+
+    Runs in the caller's transaction; deliveries are sent after it commits. A retried or doubled event with
+    the same `dedupe_key` tells each recipient once. Answers the notifications written now.
+    """
+    spec = kinds.get(kind)
+    payload = payload or {}
+    people = {user.pk: user for user in recipients}
+    if patient is not None:
+        people.setdefault(patient.pk, patient)
+        if scope is not None:
+            grants = (
+                CareTeamGrant.objects.active().with_scope(scope).filter(patient=patient).select_related("clinician")
+            )
+            for grant in grants:
+                people.setdefault(grant.clinician_id, grant.clinician)
+    if not people:
+        return []
+    rows = [
+        Notification(
+            recipient=person,
+            patient=patient or about,
+            kind=kind,
+            severity=spec.severity,
+            title=spec.render(spec.title, payload)[:200],
+            body=spec.render(spec.body, payload),
+            data={key: value for key, value in payload.items() if key in ("alert_id", "device_id", "url", "object_id")},
+            dedupe_key=dedupe_key,
+        )
+        for person in people.values()
+    ]
+    if dedupe_key:
+        seen = set(
+            Notification.objects.filter(recipient_id__in=people, kind=kind, dedupe_key=dedupe_key).values_list(
+                "recipient_id", flat=True
+            )
+        )
+        rows = [row for row in rows if row.recipient_id not in seen]
+    with transaction.atomic():  # a savepoint: a doubled event racing this one loses cleanly
+        created = Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe_key))
+        if dedupe_key:  # with conflicts ignored, the ids made here that are stored are the rows that went in
+            created = list(Notification.objects.filter(pk__in=[row.pk for row in rows]).select_related("recipient"))
+        deliveries = _deliveries(spec, created)
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    ids = list(
+        Delivery.objects.filter(notification__in=created, status=DeliveryStatus.QUEUED).values_list("pk", flat=True)
+    )
+    if ids:
+        transaction.on_commit(lambda: enqueue(ids))
+    return created
+
+
+def _deliveries(spec: kinds.Kind, notifications: Sequence[Notification]) -> list[Delivery]:
+    """One row per channel the kind uses and the person keeps on; muted ones are kept as `not_sent`."""
+    if not notifications:
+        return []
+    user_ids = [n.recipient_id for n in notifications]
+    choices = {
+        (row.user_id, row.channel): row.enabled
+        for row in Preference.objects.filter(user_id__in=user_ids, kind=spec.code)
+    }
+    now = timezone.now()
+    rows = []
+    for notification in notifications:
+        for channel in spec.channels:
+            if channel == Channel.IN_APP:
+                continue  # the notification itself is the in-app message
+            wanted = choices.get((notification.recipient_id, channel), True)
+            muted = not wanted and spec.mutable
+            if channel not in channels.BACKENDS:
+                status, reason = DeliveryStatus.NOT_SENT, "channel_unavailable"
+            elif muted:
+                status, reason = DeliveryStatus.NOT_SENT, "muted"
+            else:
+                status, reason = DeliveryStatus.QUEUED, ""
+            rows.append(
+                Delivery(notification=notification, channel=channel, status=status, reason=reason, next_attempt_at=now)
+            )
+    return rows
+
+
+def enqueue(delivery_ids: list[int]) -> None:
+    from .tasks import deliver_task
+
+    for delivery_id in delivery_ids:
+        try:
+            deliver_task.delay(delivery_id)
+        except Exception:  # the broker is down: the row stays queued and the sweeper hands it on
+            logger.warning("notification delivery %s not enqueued; the sweeper will", delivery_id, exc_info=True)
+
+
+def deliver(*, delivery_id: int, now: datetime | None = None) -> str | None:
+    """Send one delivery once: claim it by a conditional update, then send, then record how it went.
+
+    A second call, or a second worker, finds it claimed or done and does nothing. Non-critical deliveries
+    inside the recipient's quiet hours go back to the queue until the window ends; critical ones break through.
+    """
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=delivery_id, status=DeliveryStatus.QUEUED
+    ).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("notification__recipient").get(pk=delivery_id)
+    notification = delivery.notification
+    if notification.severity != Severity.CRITICAL:
+        window = QuietHours.objects.filter(user_id=notification.recipient_id).first()
+        if window is not None:
+            until = quiet_until(now, user_timezone(notification.recipient), window.start, window.end)
+            if until is not None:
+                _update(
+                    delivery,
+                    status=DeliveryStatus.QUEUED,
+                    next_attempt_at=until,
+                    reason="quiet_hours",
+                    attempts=delivery.attempts - 1,
+                )
+                return DeliveryStatus.QUEUED
+    backend = channels.BACKENDS.get(delivery.channel)
+    if backend is None:
+        _update(delivery, status=DeliveryStatus.NOT_SENT, reason="channel_unavailable")
+        return DeliveryStatus.NOT_SENT
+    try:
+        backend(delivery)
+    except channels.GiveUp as exc:
+        _update(delivery, status=DeliveryStatus.FAILED, reason=str(exc)[:64], last_error=str(exc))
+        return DeliveryStatus.FAILED
+    except Exception as exc:  # noqa: BLE001 - Retry, or a bug: either way try again later, then give up
+        if delivery.attempts > len(RETRY_DELAYS):
+            _update(delivery, status=DeliveryStatus.FAILED, reason="gave_up", last_error=repr(exc)[:2000])
+            return DeliveryStatus.FAILED
+        delay = timedelta(seconds=RETRY_DELAYS[delivery.attempts - 1])
+        _update(delivery, status=DeliveryStatus.QUEUED, next_attempt_at=now + delay, last_error=repr(exc)[:2000])
+        return DeliveryStatus.QUEUED
+    _update(delivery, status=DeliveryStatus.SENT, sent_at=timezone.now(), reason="", last_error="")
+    return DeliveryStatus.SENT
+
+
+def _update(delivery: Delivery, **fields: Any) -> None:
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(**fields)
+
+
+def requeue_due_deliveries(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """The sweeper: hand on queued deliveries whose time has come (a retry, the end of quiet hours, a broker
+    that was down) and ones a vanished worker claimed. Sending claims each row, so doubling is harmless."""
+    now = now or timezone.now()
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+        status=DeliveryStatus.QUEUED, next_attempt_at=now
+    )
+    due = list(
+        Delivery.objects.filter(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    enqueue(due)
+    return len(due)
+
+
+def mark_read(*, notification: Notification, is_read: bool) -> Notification:
+    notification.read_at = (notification.read_at or timezone.now()) if is_read else None
+    notification.save(update_fields=["read_at"])
+    return notification
+
+
+def mark_all_read(*, user: User) -> int:
+    return Notification.objects.for_user(user).unread().update(read_at=timezone.now())
+
+
+def set_preferences(*, user: User, choices: Iterable[tuple[str, str, bool]]) -> None:
+    """Save (kind, channel, enabled) choices; a kind that may not be muted cannot be turned off."""
+    with transaction.atomic():
+        for kind, channel, enabled in choices:
+            Preference.objects.update_or_create(user=user, kind=kind, channel=channel, defaults={"enabled": enabled})

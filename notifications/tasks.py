@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import deliver, requeue_due_deliveries
+
+
+@shared_task(acks_late=True)
+def deliver_task(delivery_id: int) -> str | None:
+    """Send one delivery. Idempotent: the row is claimed by a conditional update, so it is sent once."""
+    return deliver(delivery_id=delivery_id)
+
+
+@shared_task
+def requeue_due_deliveries_task() -> int:
+    """Every minute: retries whose time has come, deliveries held for quiet hours, ones the broker never took."""
+    return requeue_due_deliveries()

@@ -1,0 +1,38 @@
+"""The notifications app's entries in the outsider registry (tests/test_outsider.py says what each key means)."""
+
+from notifications.tests.factories import NotificationFactory
+
+API_ROUTES = {
+    # A person's inbox is theirs alone: no grant reaches it (clinicians get their own notifications).
+    "notification-list": {"make": lambda owner: NotificationFactory(recipient=owner, patient=owner), "scope": "any"},
+    "notification-detail": {
+        "make": lambda owner: NotificationFactory(recipient=owner, patient=owner),
+        "scope": "any",
+        "no_control": "an inbox is its recipient's alone: no grant reaches it",
+        "body": {"is_read": True},
+    },
+    "notification-unread-count": {
+        "make": lambda owner: NotificationFactory(recipient=owner, patient=owner),
+        "scope": "any",
+        "check": lambda body: body["unread"] == 0,
+    },
+    "notification-mark-all-read": {
+        "make": lambda owner: NotificationFactory(recipient=owner, patient=owner),
+        "scope": "any",
+        "post": lambda owner, actor: {},
+        "check": lambda body: body["unread"] == 0,
+    },
+}
+
+NOT_PATIENT_SCOPED = {
+    "notification-preferences": "the caller's own channels and quiet hours",
+}
+
+OWNER_DATA = {"notifications.notification": "recipient"}
+
+ADMIN_STAFF_ONLY = {
+    "notifications.notification": "what was sent to whom: staff follow deliveries here; people read their inbox",
+    "notifications.delivery": "channel attempts and errors, for staff",
+    "notifications.preference": "a person's own channel choices",
+    "notifications.quiethours": "a person's own quiet hours",
+}
