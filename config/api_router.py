@@ -9,7 +9,7 @@ from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
-from notifications.api.views import NotificationViewSet, PreferencesView
+from notifications.api.views import MessageView, NotificationViewSet, PreferencesView
 from records.api.dashboard import DashboardView
 from records.api.exports import ExportJobViewSet, ExportViewSet
 from records.api.views import PatientViewSet
@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("notifications/preferences/", PreferencesView.as_view(), name="notification-preferences"),
+    path("notifications/messages/", MessageView.as_view(), name="notification-messages"),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
     *router.urls,

@@ -67,3 +67,8 @@ class PreferencesUpdateSerializer(serializers.Serializer):
                 if not enabled and not kind.mutable:
                     raise serializers.ValidationError(f"{code} is critical and cannot be turned off.")
         return value
+
+
+class MessageSerializer(serializers.Serializer):
+    patient = serializers.UUIDField(help_text="A patient whose active care-team grant names you.")
+    text = serializers.CharField(max_length=2000, help_text="Shown in the patient's inbox; never in a push or email.")

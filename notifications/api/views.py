@@ -7,17 +7,21 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.base import OwnedViewSet
+from accounts.api.base import OwnedViewSet, log_patient_access
+from accounts.models import AccessAction
+from accounts.selectors import visible_patients
 from config.filters import FilterSet
 
 from .. import kinds
 from ..models import Notification, Preference, QuietHours
-from ..services import mark_all_read, mark_read, set_preferences
+from ..services import mark_all_read, mark_read, notify, set_preferences
 from .serializers import (
+    MessageSerializer,
     NotificationSerializer,
     NotificationUpdateSerializer,
     PreferencesSerializer,
@@ -120,3 +124,25 @@ class PreferencesView(APIView):
             ],
             "quiet_hours": None if window is None else {"start": window.start, "end": window.end},
         }
+
+
+@extend_schema(tags=["notifications"])
+class MessageView(APIView):
+    """A clinician's message to a consented patient: it lands in the patient's inbox and channels."""
+
+    @extend_schema(request=MessageSerializer, responses={201: NotificationSerializer})
+    def post(self, request: Request) -> Response:
+        """Send a message; a patient without your active grant (or yourself) is 404."""
+        message = MessageSerializer(data=request.data)
+        message.is_valid(raise_exception=True)
+        patient = visible_patients(request.user).filter(pk=message.validated_data["patient"]).first()
+        if patient is None or patient.pk == request.user.pk:
+            raise NotFound("No such patient.")
+        sender = f"{request.user.first_name} {request.user.last_name}".strip() or request.user.email
+        (notification,) = notify(
+            "message", recipients=[patient], about=patient, payload={"sender_name": sender, **message.validated_data}
+        )
+        log_patient_access(
+            request, [(patient.pk, str(notification.pk))], action=AccessAction.CREATE, resource="message"
+        )
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)

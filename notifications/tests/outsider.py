@@ -24,6 +24,14 @@ API_ROUTES = {
     },
 }
 
+API_ROUTES["notification-messages"] = {
+    # Any active grant lets its clinician write to the patient; outsiders get 404 and the inbox stays as it was.
+    "make": lambda owner: NotificationFactory(recipient=owner, patient=owner),
+    "scope": "any",
+    "post": lambda owner, actor: {"patient": str(owner.pk), "text": "An outsider's message"},
+    "post_status": 404,
+}
+
 NOT_PATIENT_SCOPED = {
     "notification-preferences": "the caller's own channels and quiet hours",
 }

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from notifications.models import Preference, QuietHours
 from notifications.tests.factories import NotificationFactory
@@ -98,3 +99,35 @@ def test_bad_preferences_are_400_naming_the_problem(as_user, body, detail):
 
     assert response.status_code == 400
     assert detail in response.json()["errors"][0]["detail"]
+
+
+def test_a_consented_clinician_messages_a_patient_and_an_outsider_cannot(user, api_client):
+    from accounts.models import AccessLog
+    from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory
+    from conftest import bearer
+
+    clinician = ClinicianFactory(email="dr.writer@example.org", first_name="Mei", last_name="Chen")
+    CareTeamGrantFactory(patient=user, clinician=clinician, scopes=["appointments"])
+    stranger = ClinicianFactory(email="dr.stranger@example.org")
+
+    sent = bearer(api_client, clinician).post(
+        f"{URL}messages/", {"patient": str(user.pk), "text": "Please book a follow-up."}, format="json"
+    )
+    assert sent.status_code == 201
+    assert (sent.json()["kind"], sent.json()["title"]) == ("message", "Message from Mei Chen")
+    inbox = bearer(APIClient(), user).get(URL).json()["results"]
+    assert [n["body"] for n in inbox] == ["Please book a follow-up."]
+    assert AccessLog.objects.filter(actor=clinician, patient=user, resource="message", action="create").exists()
+
+    refused = bearer(APIClient(), stranger).post(
+        f"{URL}messages/", {"patient": str(user.pk), "text": "Hi"}, format="json"
+    )
+    assert refused.status_code == 404
+    by_patient = bearer(APIClient(), user).post(
+        f"{URL}messages/", {"patient": str(user.pk), "text": "Hi"}, format="json"
+    )
+    assert by_patient.status_code == 404  # to oneself: no patient of yours
+    assert (
+        bearer(APIClient(), clinician).post(f"{URL}messages/", {"patient": str(user.pk)}, format="json").status_code
+        == 400
+    )
