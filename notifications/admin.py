@@ -7,7 +7,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Delivery, DeliveryStatus, Notification, Preference, QuietHours
+from .models import Delivery, DeliveryStatus, Notification, Preference, PushDevice, QuietHours
 from .services import enqueue
 
 
@@ -83,3 +83,12 @@ class QuietHoursAdmin(admin.ModelAdmin):
     list_display = ("user", "start", "end")
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
+
+
+@admin.register(PushDevice)
+class PushDeviceAdmin(admin.ModelAdmin):
+    list_display = ("user", "platform", "name", "created_at", "last_used_at")
+    list_filter = ("platform",)
+    search_fields = ("user__email", "name")
+    raw_id_fields = ("user",)
+    exclude = ("token",)  # a live token sends to the phone: not shown

@@ -160,3 +160,36 @@ class QuietHours(models.Model):
 
     def __str__(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class PushPlatform(models.TextChoices):
+    FCM = "fcm", "Firebase Cloud Messaging"
+    APNS = "apns", "Apple Push Notification service"
+
+
+class PushDeviceQuerySet(models.QuerySet["PushDevice"]):
+    def for_user(self, user) -> PushDeviceQuerySet:  # noqa: ANN001
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
+
+class PushDevice(models.Model):
+    """A phone's push token. Deleted when the provider says it is dead (FCM UNREGISTERED, APNs 410) or after
+    PUSH_DEVICE_IDLE_DAYS without use."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_devices")
+    platform = models.CharField(max_length=8, choices=PushPlatform.choices)
+    token = models.CharField(max_length=4096, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PushDeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.platform} …{self.token[-6:]}"

@@ -167,6 +167,9 @@ def deliver(*, delivery_id: int, now: datetime | None = None) -> str | None:
         return DeliveryStatus.NOT_SENT
     try:
         backend(delivery)
+    except channels.NotSent as exc:
+        _update(delivery, status=DeliveryStatus.NOT_SENT, reason=str(exc)[:64])
+        return DeliveryStatus.NOT_SENT
     except channels.GiveUp as exc:
         _update(delivery, status=DeliveryStatus.FAILED, reason=str(exc)[:64], last_error=str(exc))
         return DeliveryStatus.FAILED
@@ -216,3 +219,13 @@ def set_preferences(*, user: User, choices: Iterable[tuple[str, str, bool]]) -> 
     with transaction.atomic():
         for kind, channel, enabled in choices:
             Preference.objects.update_or_create(user=user, kind=kind, channel=channel, defaults={"enabled": enabled})
+
+
+def purge_idle_push_devices(*, now: datetime | None = None) -> int:
+    """Delete push tokens unused for PUSH_DEVICE_IDLE_DAYS (a phone long gone)."""
+    from django.conf import settings
+
+    from .models import PushDevice
+
+    cutoff = (now or timezone.now()) - timedelta(days=settings.PUSH_DEVICE_IDLE_DAYS)
+    return PushDevice.objects.filter(last_used_at__lt=cutoff).delete()[0]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import deliver, requeue_due_deliveries
+from .services import deliver, purge_idle_push_devices, requeue_due_deliveries
 
 
 @shared_task(acks_late=True)
@@ -15,3 +15,9 @@ def deliver_task(delivery_id: int) -> str | None:
 def requeue_due_deliveries_task() -> int:
     """Every minute: retries whose time has come, deliveries held for quiet hours, ones the broker never took."""
     return requeue_due_deliveries()
+
+
+@shared_task
+def purge_idle_push_devices_task() -> int:
+    """Daily: forget push tokens unused for PUSH_DEVICE_IDLE_DAYS (270). Idempotent."""
+    return purge_idle_push_devices()

@@ -392,6 +392,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.requeue_due_deliveries_task",
         "schedule": timedelta(minutes=1),
     },
+    "purge-idle-push-devices": {
+        "task": "notifications.tasks.purge_idle_push_devices_task",
+        "schedule": crontab(minute=20, hour=4),  # https://crontab.guru/#20_4_*_*_*
+    },
     "purge-old-changes": {
         "task": "accounts.tasks.purge_old_changes_task",
         "schedule": crontab(minute=10, hour=4),  # https://crontab.guru/#10_4_*_*_*
@@ -429,6 +433,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=15),  # https://crontab.guru/#15_*_*_*_*
     },
 }
+
+# Push through FCM HTTP v1 (notifications/channels.py): the endpoint is configurable so tests run a local peer.
+# FCM_ACCESS_TOKEN is an OAuth2 access token for the project's service account (minted by the deployment).
+FCM_ENDPOINT = env("FCM_ENDPOINT", default="https://fcm.googleapis.com")
+FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
+FCM_ACCESS_TOKEN = env("FCM_ACCESS_TOKEN", default="")
+PUSH_DEVICE_IDLE_DAYS = env.int("PUSH_DEVICE_IDLE_DAYS", default=270)
 
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .. import kinds
-from ..models import Channel, Notification
+from ..models import Channel, Notification, PushDevice
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -72,3 +72,18 @@ class PreferencesUpdateSerializer(serializers.Serializer):
 class MessageSerializer(serializers.Serializer):
     patient = serializers.UUIDField(help_text="A patient whose active care-team grant names you.")
     text = serializers.CharField(max_length=2000, help_text="Shown in the patient's inbox; never in a push or email.")
+
+
+class PushDeviceSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(
+        write_only=True, max_length=4096, help_text="The FCM registration token or APNs device token."
+    )
+    token_end = serializers.SerializerMethodField(help_text="The token's last characters, to tell devices apart.")
+
+    class Meta:
+        model = PushDevice
+        fields = ("id", "platform", "token", "token_end", "name", "created_at", "last_used_at")
+        read_only_fields = ("id", "token_end", "created_at", "last_used_at")
+
+    def get_token_end(self, device: PushDevice) -> str:
+        return device.token[-6:]

@@ -18,7 +18,7 @@ from accounts.selectors import visible_patients
 from config.filters import FilterSet
 
 from .. import kinds
-from ..models import Notification, Preference, QuietHours
+from ..models import Notification, Preference, PushDevice, QuietHours
 from ..services import mark_all_read, mark_read, notify, set_preferences
 from .serializers import (
     MessageSerializer,
@@ -26,6 +26,7 @@ from .serializers import (
     NotificationUpdateSerializer,
     PreferencesSerializer,
     PreferencesUpdateSerializer,
+    PushDeviceSerializer,
     UnreadCountSerializer,
 )
 
@@ -146,3 +147,25 @@ class MessageView(APIView):
             request, [(patient.pk, str(notification.pk))], action=AccessAction.CREATE, resource="message"
         )
         return Response(NotificationSerializer(notification).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["notifications"])
+class PushDeviceViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, OwnedViewSet
+):
+    """The signed-in person's phones for push. Registering a token again (a reinstall, another account on the
+    phone) moves it to the caller: one token, one person."""
+
+    model = PushDevice
+    patient_field = "user"
+    serializer_class = PushDeviceSerializer
+
+    def create(self, request: Request) -> Response:
+        serializer = PushDeviceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        device, _ = PushDevice.objects.update_or_create(
+            token=data["token"],
+            defaults={"user": request.user, "platform": data["platform"], "name": data.get("name", "")},
+        )
+        return Response(PushDeviceSerializer(device).data, status=status.HTTP_201_CREATED)

@@ -1,5 +1,6 @@
 """The notifications app's entries in the outsider registry (tests/test_outsider.py says what each key means)."""
 
+from notifications.models import PushDevice
 from notifications.tests.factories import NotificationFactory
 
 API_ROUTES = {
@@ -32,6 +33,22 @@ API_ROUTES["notification-messages"] = {
     "post_status": 404,
 }
 
+
+def _push_device(owner):
+    return PushDevice.objects.create(user=owner, platform="fcm", token=f"owner-token-{owner.pk}")
+
+
+API_ROUTES["push-device-list"] = {
+    "make": _push_device,
+    "scope": "any",
+    "post": lambda owner, actor: {"platform": "fcm", "token": f"outsider-token-{actor.pk}"},
+}
+API_ROUTES["push-device-detail"] = {
+    "make": _push_device,
+    "scope": "any",
+    "no_control": "a phone's token is its owner's alone: no grant reaches it",
+}
+
 NOT_PATIENT_SCOPED = {
     "notification-preferences": "the caller's own channels and quiet hours",
 }
@@ -43,4 +60,5 @@ ADMIN_STAFF_ONLY = {
     "notifications.delivery": "channel attempts and errors, for staff",
     "notifications.preference": "a person's own channel choices",
     "notifications.quiethours": "a person's own quiet hours",
+    "notifications.pushdevice": "a person's phones' push tokens",
 }
