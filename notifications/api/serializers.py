@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import kinds
@@ -24,9 +25,21 @@ class UnreadCountSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "22:00"})
+class ClockTimeField(serializers.TimeField):
+    """A wall-clock time to the minute, `HH:MM` both ways (OpenAPI's `time` format wants an offset, which a
+    local time has not)."""
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+    def to_internal_value(self, value):  # noqa: ANN001, ANN201
+        return super().to_internal_value(value).replace(second=0, microsecond=0)
+
+
 class QuietHoursSerializer(serializers.Serializer):
-    start = serializers.TimeField(help_text="Local time, e.g. 22:00.")
-    end = serializers.TimeField(help_text="Local time, e.g. 07:00; before start means the next day.")
+    start = ClockTimeField(help_text="Local time, e.g. 22:00.")
+    end = ClockTimeField(help_text="Local time, e.g. 07:00; before start means the next day.")
 
     def validate(self, attrs: dict) -> dict:
         if attrs["start"] == attrs["end"]:

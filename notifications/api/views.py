@@ -123,7 +123,7 @@ class PreferencesView(APIView):
                 }
                 for kind in kinds.KINDS.values()
             ],
-            "quiet_hours": None if window is None else {"start": window.start, "end": window.end},
+            "quiet_hours": None if window is None else {"start": f"{window.start:%H:%M}", "end": f"{window.end:%H:%M}"},
         }
 
 

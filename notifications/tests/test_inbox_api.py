@@ -79,7 +79,7 @@ def test_preferences_turn_channels_off_and_set_quiet_hours(user, as_user):
     kinds = {k["kind"]: k for k in response.json()["kinds"]}
     assert kinds["message"]["channels"] == {"in_app": True, "push": True, "email": False}
     assert kinds["health_alert_critical"]["mutable"] is False
-    assert response.json()["quiet_hours"] == {"start": "22:00:00", "end": "07:00:00"}
+    assert response.json()["quiet_hours"] == {"start": "22:00", "end": "07:00"}
     assert Preference.objects.get(user=user, kind="message", channel="email").enabled is False
     assert as_user.put(f"{URL}preferences/", {"quiet_hours": None}, format="json").json()["quiet_hours"] is None
     assert not QuietHours.objects.filter(user=user).exists()
@@ -92,6 +92,7 @@ def test_preferences_turn_channels_off_and_set_quiet_hours(user, as_user):
         ({"kinds": {"gossip": {"email": False}}}, "Valid kinds: health_alert_critical"),
         ({"kinds": {"message": {"pigeon": False}}}, "Valid channels: push, email"),
         ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, "Must differ from start"),
+        ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, "Time has wrong format"),
     ],
 )
 def test_bad_preferences_are_400_naming_the_problem(as_user, body, detail):
