@@ -50,7 +50,10 @@ def format_value(value: float, precision: int) -> str:
 
 def rounded_pair(value: float, precision: int) -> tuple[float | int, str]:
     """The rounded number and its text, from one rounding (the readings list does this per row)."""
-    if value.is_integer() and abs(value) < 1e15:  # nothing to round (bpm, mmHg, steps): skip Decimal
+    if abs(value) >= 1e15:  # past float's whole-number precision there is nothing to round, and Decimal's
+        whole = int(value)  # context would refuse to quantize it
+        return (whole, str(whole)) if precision == 0 else (float(value), f"{value:.{precision}f}")
+    if value.is_integer():  # nothing to round (bpm, mmHg, steps): skip Decimal
         whole = int(value)
         return (whole, str(whole)) if precision == 0 else (float(whole), f"{whole}.{'0' * precision}")
     rounded = Decimal(repr(value)).quantize(_QUANTUM[precision], rounding=ROUND_HALF_UP)

@@ -370,3 +370,23 @@ def test_the_catalog_and_alert_rules_state_labels_and_display_units(as_user):
     )
     rules = {r["metric_type"]: r for r in as_user.get(f"{URL}alert-rules/defaults/").json()}
     assert (rules["heart_rate"]["unit"], rules["heart_rate"]["unit_label"]) == ("/min", "bpm")
+
+
+def test_a_value_past_floats_whole_number_precision_is_shown_not_refused():
+    """Found by `make fuzz`: a target of 1e300 made Decimal's quantize raise InvalidOperation (500)."""
+    from health_metrics.display import rounded_pair
+
+    assert rounded_pair(1e300, 0)[0] == int(1e300)
+    assert rounded_pair(-1e20, 1) == (-1e20, f"{-1e20:.1f}")
+    assert rounded_pair(123456789012345.67, 1) == (123456789012345.7, "123456789012345.7")
+
+
+def test_a_huge_target_answers_201(as_user):
+    response = as_user.post(
+        "/api/v1/health-metrics/targets/",
+        {"metric_type": "steps", "kind": "at_least", "target_value": 1e300},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["target_value"] == int(1e300)
