@@ -622,6 +622,7 @@ def acknowledge_alert(*, alert: HealthAlert, by: User) -> HealthAlert:
             alert.status = AlertStatus.ACKNOWLEDGED
             fields.append("status")
         alert.save(update_fields=fields)
+        emit_alert_event(alert=alert, event="acknowledged")
     return alert
 
 

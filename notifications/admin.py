@@ -7,13 +7,24 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Delivery, DeliveryStatus, Notification, Preference, PushDevice, QuietHours
+from .models import (
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    Escalation,
+    EscalationPolicy,
+    Notification,
+    Options,
+    Preference,
+    PushDevice,
+    QuietHours,
+)
 from .services import enqueue
 
 
 class DeliveryInline(admin.TabularInline):
     model = Delivery
-    fields = ("channel", "status", "reason", "attempts", "last_error", "next_attempt_at", "sent_at")
+    fields = ("channel", "address", "status", "reason", "attempts", "last_error", "next_attempt_at", "sent_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -47,6 +58,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = (
         "notification",
         "channel",
+        "address",
+        "digest",
         "status",
         "reason",
         "attempts",
@@ -92,3 +105,71 @@ class PushDeviceAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "name")
     raw_id_fields = ("user",)
     exclude = ("token",)  # a live token sends to the phone: not shown
+
+
+@admin.register(Options)
+class OptionsAdmin(admin.ModelAdmin):
+    list_display = ("user", "email_digest", "emergency_contacts")
+    list_filter = ("email_digest", "emergency_contacts")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+
+
+class DigestDeliveryInline(admin.TabularInline):
+    model = Delivery
+    fk_name = "digest"
+    fields = ("notification", "status", "reason", "sent_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    list_display = ("due_at", "user", "status", "reason", "attempts", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    readonly_fields = ("user", "due_at", "status", "reason", "attempts", "last_error", "claimed_at", "sent_at")
+    inlines = [DigestDeliveryInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    """Per organization: minutes before each escalation step, and the staff on call for the last one."""
+
+    list_display = ("organization", "minutes")
+    search_fields = ("organization__name",)
+    filter_horizontal = ("on_call",)
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    """Critical alerts' escalations: each step taken (when, to whom), and who closed it."""
+
+    list_display = ("created_at", "subject", "patient", "status", "step", "next_step_at", "closed_by")
+    list_filter = ("status", "step")
+    search_fields = ("subject", "patient__email")
+    list_select_related = ("patient", "closed_by")
+    readonly_fields = (
+        "subject",
+        "patient",
+        "scope",
+        "payload",
+        "status",
+        "step",
+        "next_step_at",
+        "steps",
+        "closed_at",
+        "closed_by",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -38,22 +38,47 @@ class NotSent(Exception):
 
 def send_email(delivery: Delivery) -> None:
     notification = delivery.notification
-    address = notification.recipient.email
-    if not address:
-        raise GiveUp("no_address")
-    kind = kinds.get(notification.kind)
-    link = f"{settings.FRONTEND_URL.rstrip('/')}/notifications/{notification.pk}"
-    # The subject is a mail client's preview and a lock screen's: the neutral text, never a value.
-    text = f"{kind.neutral}\n\n{link}\n\nYou get these emails because of your notification preferences in OpenVitals."
-    message = EmailMultiAlternatives(
-        subject=kind.neutral, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[address]
-    )
+    if delivery.address:
+        message = _emergency_contact_email(delivery)
+    else:
+        address = notification.recipient.email
+        if not address:
+            raise GiveUp("no_address")
+        kind = kinds.get(notification.kind)
+        link = f"{settings.FRONTEND_URL.rstrip('/')}/notifications/{notification.pk}"
+        # The subject is a mail client's preview and a lock screen's: the neutral text, never a value.
+        text = (
+            f"{kind.neutral}\n\n{link}\n\nYou get these emails because of your notification preferences in OpenVitals."
+        )
+        message = EmailMultiAlternatives(
+            subject=kind.neutral, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[address]
+        )
     try:
         message.send()
     except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, OSError) as exc:
         raise Retry(f"{type(exc).__name__}: {exc}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise GiveUp("address_refused") from exc
+
+
+def _emergency_contact_email(delivery: Delivery) -> EmailMultiAlternatives:
+    """To someone the patient named as an emergency contact: who, and a call to action; no value, no diagnosis."""
+    patient = delivery.notification.recipient
+    name = f"{patient.first_name} {patient.last_name}".strip() or patient.email
+    text = (
+        f"{name} named you as an emergency contact in OpenVitals and asked us to tell you when their account "
+        "raises an urgent health alert. It has just done so.\n\n"
+        f"Please get in touch with {patient.first_name or name} now. If you cannot reach them and are worried, "
+        "call your local emergency number.\n\n"
+        "We cannot share their health details with you. To stop these emails, ask them to turn off emergency "
+        "contact alerts in the app."
+    )
+    return EmailMultiAlternatives(
+        subject=f"OpenVitals: please check on {patient.first_name or name}",
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.address],
+    )
 
 
 def send_push(delivery: Delivery) -> None:

@@ -23,6 +23,9 @@ class Kind:
     title: str
     body: str
     neutral: str
+    # A critical alert that must be acknowledged: unacknowledged, it escalates (escalation.py), and patients
+    # who opted in have their emergency contacts emailed.
+    escalates: bool = False
 
     def render(self, template: str, payload: dict) -> str:
         try:
@@ -60,6 +63,19 @@ register(
         title="Critical: {metric}",
         body="{message}",
         neutral="OpenVitals: an urgent health alert needs your attention. Open the app.",
+        escalates=True,
+    )
+)
+register(
+    Kind(
+        "health_alert_escalated",
+        "Critical alert not acknowledged",
+        Severity.CRITICAL,
+        ALL,
+        mutable=False,
+        title="Unacknowledged critical alert: {metric} for {patient_name}",
+        body="{message} Nobody has acknowledged it for {minutes} minutes.",
+        neutral="OpenVitals: an urgent patient alert has not been acknowledged. Open the app.",
     )
 )
 register(

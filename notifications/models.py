@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -34,6 +35,7 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
     NOT_SENT = "not_sent", "Not sent"
+    IN_DIGEST = "digest", "Waiting for the daily digest"
 
 
 class NotificationQuerySet(models.QuerySet["Notification"]):
@@ -110,6 +112,12 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=8, choices=Channel.choices)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     reason = models.CharField(max_length=64, blank=True, help_text="Why not sent: muted, quiet_hours, no_address.")
+    address = models.CharField(
+        max_length=254, blank=True, help_text="Someone else than the recipient: an emergency contact's email address."
+    )
+    digest = models.ForeignKey(
+        "Digest", on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries", editable=False
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -119,7 +127,9 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
-        constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_once_per_channel")]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel", "address"], name="delivery_once_per_channel")
+        ]
         indexes = [
             # The sweeper: queued deliveries whose time has come.
             models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="delivery_due")
@@ -193,3 +203,111 @@ class PushDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} …{self.token[-6:]}"
+
+
+class Digest(models.Model):
+    """One email that gathers a person's low-severity notifications, sent once at their local digest hour.
+
+    Deliveries waiting for it have status `digest`; the beat job claims the digest by a conditional update,
+    so a job run twice (or two beats) sends it once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(help_text="The person's next local digest hour (NOTIFICATION_DIGEST_HOUR).")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    reason = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "due_at"], name="digest_once_per_slot")]
+        indexes = [models.Index(fields=["due_at"], condition=Q(status="queued"), name="digest_due")]
+
+    def __str__(self) -> str:
+        return f"digest for {self.user_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class Options(models.Model):
+    """A person's choices beyond channels per kind: a daily digest, and emergency contacts on a critical alert."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="notification_options"
+    )
+    email_digest = models.BooleanField(
+        default=False, help_text="Low-severity (info) emails come once a day as one digest instead of one by one."
+    )
+    emergency_contacts = models.BooleanField(
+        default=False, help_text="Email my emergency contacts when a critical health alert opens (no values)."
+    )
+
+    class Meta:
+        verbose_name = "notification options"
+        verbose_name_plural = "notification options"
+
+    def __str__(self) -> str:
+        return f"options of {self.user_id}"
+
+
+class EscalationPolicy(models.Model):
+    """How long an organization lets a critical alert of a patient of its clinicians go unacknowledged, and
+    which of its staff are on call for the last step."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, primary_key=True, related_name="escalation_policy"
+    )
+    minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Minutes before each escalation step.",
+    )
+    on_call = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        limit_choices_to={"role": "staff"},
+        help_text="Staff told at the last step.",
+    )
+
+    class Meta:
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min"
+
+
+class EscalationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    EXHAUSTED = "exhausted", "Every step taken"
+
+
+class Escalation(models.Model):
+    """A critical alert's clock: unacknowledged at `next_step_at`, it goes one step further (escalation.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    subject = models.CharField(max_length=200, unique=True, help_text="What is escalated, e.g. the alert's id.")
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=EscalationStatus.choices, default=EscalationStatus.OPEN)
+    step = models.PositiveSmallIntegerField(default=0)
+    next_step_at = models.DateTimeField(null=True, blank=True)
+    steps = models.JSONField(default=list, blank=True, help_text="Each step taken: when, to whom.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["next_step_at"], condition=Q(status="open"), name="escalation_due")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.status}, step {self.step})"

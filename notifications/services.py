@@ -17,11 +17,20 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import CareTeamGrant, User
+from accounts.models import CareTeamGrant, EmergencyContact, User
 from accounts.selectors import user_timezone
 
-from . import channels, kinds
-from .models import Channel, Delivery, DeliveryStatus, Notification, Preference, QuietHours, Severity
+from . import channels, digests, escalation, kinds
+from .models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    Options,
+    Preference,
+    QuietHours,
+    Severity,
+)
 from .quiet import quiet_until
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,7 @@ def notify(
     spec = kinds.get(kind)
     payload = payload or {}
     people = {user.pk: user for user in recipients}
+    care_team: set = set()  # clinicians told because a grant covers the event: non-critical ones wait for a digest
     if patient is not None:
         people.setdefault(patient.pk, patient)
         if scope is not None:
@@ -58,7 +68,9 @@ def notify(
                 CareTeamGrant.objects.active().with_scope(scope).filter(patient=patient).select_related("clinician")
             )
             for grant in grants:
-                people.setdefault(grant.clinician_id, grant.clinician)
+                if grant.clinician_id not in people:
+                    people[grant.clinician_id] = grant.clinician
+                    care_team.add(grant.clinician_id)
     if not people:
         return []
     rows = [
@@ -81,11 +93,21 @@ def notify(
             )
         )
         rows = [row for row in rows if row.recipient_id not in seen]
+    now = timezone.now()
     with transaction.atomic():  # a savepoint: a doubled event racing this one loses cleanly
         created = Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe_key))
         if dedupe_key:  # with conflicts ignored, the ids made here that are stored are the rows that went in
             created = list(Notification.objects.filter(pk__in=[row.pk for row in rows]).select_related("recipient"))
-        deliveries = _deliveries(spec, created)
+        deliveries = _deliveries(spec, created, care_team=care_team, now=now)
+        if spec.escalates and patient is not None and created:
+            deliveries += _emergency_contacts(patient, created, now=now)
+            escalation.open_escalation(
+                subject=escalation.subject_for(kind, payload, dedupe_key),
+                patient=patient,
+                scope=scope or "",
+                payload={key: payload[key] for key in ("metric", "message", "alert_id") if key in payload},
+            )
+        digests.attach(deliveries, now=now)
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
     ids = list(
         Delivery.objects.filter(notification__in=created, status=DeliveryStatus.QUEUED).values_list("pk", flat=True)
@@ -95,8 +117,14 @@ def notify(
     return created
 
 
-def _deliveries(spec: kinds.Kind, notifications: Sequence[Notification]) -> list[Delivery]:
-    """One row per channel the kind uses and the person keeps on; muted ones are kept as `not_sent`."""
+def _deliveries(
+    spec: kinds.Kind, notifications: Sequence[Notification], *, care_team: set, now: datetime
+) -> list[Delivery]:
+    """One row per channel the kind uses and the person keeps on; muted ones are kept as `not_sent`.
+
+    Non-critical emails wait for the daily digest (status `digest`) when they concern a patient whose grant told
+    a clinician, or are low-severity and the person chose a digest; such a clinician's push waits with them.
+    """
     if not notifications:
         return []
     user_ids = [n.recipient_id for n in notifications]
@@ -104,24 +132,48 @@ def _deliveries(spec: kinds.Kind, notifications: Sequence[Notification]) -> list
         (row.user_id, row.channel): row.enabled
         for row in Preference.objects.filter(user_id__in=user_ids, kind=spec.code)
     }
-    now = timezone.now()
+    digest_people = set(care_team) if spec.severity != Severity.CRITICAL else set()
+    if spec.severity == Severity.INFO:
+        digest_people |= set(
+            Options.objects.filter(user_id__in=user_ids, email_digest=True).values_list("user_id", flat=True)
+        )
     rows = []
     for notification in notifications:
-        for channel in spec.channels:
+        wanted_channels = spec.channels
+        if notification.recipient_id in digest_people and Channel.EMAIL not in wanted_channels:
+            wanted_channels = (*wanted_channels, Channel.EMAIL)  # the digest is an email, whatever the kind's channels
+        for channel in wanted_channels:
             if channel == Channel.IN_APP:
                 continue  # the notification itself is the in-app message
             wanted = choices.get((notification.recipient_id, channel), True)
             muted = not wanted and spec.mutable
+            status, reason = DeliveryStatus.QUEUED, ""
             if channel not in channels.BACKENDS:
                 status, reason = DeliveryStatus.NOT_SENT, "channel_unavailable"
             elif muted:
                 status, reason = DeliveryStatus.NOT_SENT, "muted"
-            else:
-                status, reason = DeliveryStatus.QUEUED, ""
+            elif notification.recipient_id in digest_people:
+                if channel == Channel.EMAIL:
+                    status = DeliveryStatus.IN_DIGEST
+                elif notification.recipient_id in care_team:
+                    status, reason = DeliveryStatus.NOT_SENT, "in_digest"
             rows.append(
                 Delivery(notification=notification, channel=channel, status=status, reason=reason, next_attempt_at=now)
             )
     return rows
+
+
+def _emergency_contacts(patient: User, notifications: Sequence[Notification], *, now: datetime) -> list[Delivery]:
+    """For a patient who opted in: an email to each emergency contact with an address, on the patient's own
+    notification (no value in it: a call to check on them)."""
+    own = next((n for n in notifications if n.recipient_id == patient.pk), None)
+    if own is None or not Options.objects.filter(user=patient, emergency_contacts=True).exists():
+        return []
+    addresses = EmergencyContact.objects.filter(profile__user=patient).exclude(email="").values_list("email", flat=True)
+    return [
+        Delivery(notification=own, channel=Channel.EMAIL, address=address, next_attempt_at=now)
+        for address in dict.fromkeys(address.lower() for address in addresses)
+    ]
 
 
 def enqueue(delivery_ids: list[int]) -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .digests import send_due_digests
+from .escalation import escalate_due
 from .services import deliver, purge_idle_push_devices, requeue_due_deliveries
 
 
@@ -21,3 +23,15 @@ def requeue_due_deliveries_task() -> int:
 def purge_idle_push_devices_task() -> int:
     """Daily: forget push tokens unused for PUSH_DEVICE_IDLE_DAYS (270). Idempotent."""
     return purge_idle_push_devices()
+
+
+@shared_task
+def escalate_due_task() -> int:
+    """Every minute: the next step of each critical alert left unacknowledged past its organization's time."""
+    return escalate_due()
+
+
+@shared_task
+def send_due_digests_task() -> int:
+    """Every five minutes: the daily digests whose local hour has come, each claimed and sent once."""
+    return send_due_digests()

@@ -392,6 +392,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.requeue_due_deliveries_task",
         "schedule": timedelta(minutes=1),
     },
+    "escalate-unacknowledged-alerts": {
+        "task": "notifications.tasks.escalate_due_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "send-due-digests": {
+        "task": "notifications.tasks.send_due_digests_task",
+        "schedule": timedelta(minutes=5),
+    },
     "purge-idle-push-devices": {
         "task": "notifications.tasks.purge_idle_push_devices_task",
         "schedule": crontab(minute=20, hour=4),  # https://crontab.guru/#20_4_*_*_*
@@ -440,6 +448,11 @@ FCM_ENDPOINT = env("FCM_ENDPOINT", default="https://fcm.googleapis.com")
 FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
 FCM_ACCESS_TOKEN = env("FCM_ACCESS_TOKEN", default="")
 PUSH_DEVICE_IDLE_DAYS = env.int("PUSH_DEVICE_IDLE_DAYS", default=270)
+# The local hour (0-23, the person's profile time zone) at which daily digests go out (notifications/digests.py).
+NOTIFICATION_DIGEST_HOUR = env.int("NOTIFICATION_DIGEST_HOUR", default=8)
+# Minutes a critical alert may stay unacknowledged before each escalation step, where no organization's
+# EscalationPolicy says otherwise (notifications/escalation.py).
+NOTIFICATION_ESCALATION_MINUTES = env.int("NOTIFICATION_ESCALATION_MINUTES", default=15)
 
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.

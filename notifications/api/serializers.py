@@ -55,9 +55,20 @@ class KindPreferenceSerializer(serializers.Serializer):
     channels = serializers.DictField(child=serializers.BooleanField(), help_text="Channel -> on.")
 
 
+EMAIL_DIGEST_HELP = (
+    "Low-severity (info) emails come as one daily digest (at 08:00 local time by default) instead of one by one."
+)
+EMERGENCY_CONTACTS_HELP = (
+    "Email my emergency contacts (auth/profile/) when a critical health alert opens: who, and a call to check on me; "
+    "never a value."
+)
+
+
 class PreferencesSerializer(serializers.Serializer):
     kinds = KindPreferenceSerializer(many=True)
     quiet_hours = QuietHoursSerializer(allow_null=True)
+    email_digest = serializers.BooleanField(help_text=EMAIL_DIGEST_HELP)
+    emergency_contacts = serializers.BooleanField(help_text=EMERGENCY_CONTACTS_HELP)
 
 
 class PreferencesUpdateSerializer(serializers.Serializer):
@@ -67,6 +78,8 @@ class PreferencesUpdateSerializer(serializers.Serializer):
         help_text='{"health_alert": {"push": false, "email": true}}: kinds and channels to change; others stay.',
     )
     quiet_hours = QuietHoursSerializer(allow_null=True, required=False)
+    email_digest = serializers.BooleanField(required=False, help_text=EMAIL_DIGEST_HELP)
+    emergency_contacts = serializers.BooleanField(required=False, help_text=EMERGENCY_CONTACTS_HELP)
 
     def validate_kinds(self, value: dict) -> dict:
         for code, choices in value.items():

@@ -18,7 +18,7 @@ from accounts.selectors import visible_patients
 from config.filters import FilterSet
 
 from .. import kinds
-from ..models import Notification, Preference, PushDevice, QuietHours
+from ..models import Notification, Options, Preference, PushDevice, QuietHours
 from ..services import mark_all_read, mark_read, notify, set_preferences
 from .serializers import (
     MessageSerializer,
@@ -84,7 +84,8 @@ class PreferencesView(APIView):
 
     @extend_schema(request=PreferencesUpdateSerializer, responses={200: PreferencesSerializer})
     def put(self, request: Request) -> Response:
-        """Set channels per kind (a critical kind cannot be muted: 400) and quiet hours (null: none)."""
+        """Set channels per kind (a critical kind cannot be muted: 400), quiet hours (null: none), the daily
+        digest and emergency-contact alerts; fields left out stay as they are."""
         update = PreferencesUpdateSerializer(data=request.data)
         update.is_valid(raise_exception=True)
         data = update.validated_data
@@ -103,12 +104,16 @@ class PreferencesView(APIView):
                     QuietHours.objects.filter(user=request.user).delete()
                 else:
                     QuietHours.objects.update_or_create(user=request.user, defaults=window)
+            options = {field: data[field] for field in ("email_digest", "emergency_contacts") if field in data}
+            if options:
+                Options.objects.update_or_create(user=request.user, defaults=options)
         return Response(self.current(request.user), status=status.HTTP_200_OK)
 
     @staticmethod
     def current(user) -> dict:  # noqa: ANN001
         chosen = {(p.kind, p.channel): p.enabled for p in Preference.objects.filter(user=user)}
         window = QuietHours.objects.filter(user=user).first()
+        options = Options.objects.filter(user=user).first() or Options(user=user)
         return {
             "kinds": [
                 {
@@ -124,6 +129,8 @@ class PreferencesView(APIView):
                 for kind in kinds.KINDS.values()
             ],
             "quiet_hours": None if window is None else {"start": f"{window.start:%H:%M}", "end": f"{window.end:%H:%M}"},
+            "email_digest": options.email_digest,
+            "emergency_contacts": options.emergency_contacts,
         }
 
 

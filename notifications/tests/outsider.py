@@ -61,4 +61,8 @@ ADMIN_STAFF_ONLY = {
     "notifications.preference": "a person's own channel choices",
     "notifications.quiethours": "a person's own quiet hours",
     "notifications.pushdevice": "a person's phones' push tokens",
+    "notifications.digest": "when each person's daily digest went out, for staff",
+    "notifications.options": "a person's own digest and emergency-contact choices",
+    "notifications.escalationpolicy": "an organization's escalation time and on-call staff: set by staff",
+    "notifications.escalation": "critical alerts' escalation steps, for staff (clinicians are told in their inbox)",
 }
