@@ -1,11 +1,19 @@
 """Health alerts reach people through notify(): the patient and the clinicians whose grant covers metrics."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory
+from conftest import bearer
+from health_metrics.alerts import acknowledge_alert
+from health_metrics.models import HealthAlert
 from health_metrics.tests.test_alerts import GLUCOSE, add, check
-from notifications.models import Notification
+from notifications.escalation import escalate_due
+from notifications.models import Escalation, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +55,30 @@ def test_a_warning_goes_to_the_inbox_and_not_by_email(user, django_capture_on_co
     (notification,) = Notification.objects.filter(recipient=user)
     assert (notification.kind, notification.severity) == ("health_alert", "warning")
     assert mail.outbox == []
+
+
+def test_acknowledging_the_alert_stops_the_escalation(user, django_capture_on_commit_callbacks):
+    clinician = ClinicianFactory(email="dr.ack@example.org")
+    CareTeamGrantFactory(patient=user, clinician=clinician, scopes=["metrics"])
+    with django_capture_on_commit_callbacks(execute=True):
+        add(user, GLUCOSE, 48)
+        check(user, GLUCOSE)
+    alert = HealthAlert.objects.get(user=user)
+    escalation = Escalation.objects.get()
+    assert escalation.subject == f"health_alert_critical:{alert.pk}"
+
+    answer = bearer(APIClient(), clinician).post(f"/api/v1/health-metrics/alerts/{alert.pk}/acknowledge/")
+    assert answer.status_code == 200, answer.content
+
+    escalation.refresh_from_db()
+    assert (escalation.status, escalation.closed_by_id) == ("acknowledged", clinician.pk)
+    assert escalate_due(now=timezone.now() + timedelta(hours=1)) == 0
+    assert not Notification.objects.filter(kind="health_alert_escalated").exists()
+
+
+def test_a_resolved_alert_stops_escalating(user):
+    add(user, GLUCOSE, 48)
+    check(user, GLUCOSE)
+    alert = HealthAlert.objects.get(user=user)
+    acknowledge_alert(alert=alert, by=user)  # the patient saw it: that counts too
+    assert Escalation.objects.get().status == "acknowledged"
