@@ -252,6 +252,7 @@ DEMO_SEEDERS = [
     "health_metrics.demo.seed_demo_readings",
     "health_metrics.demo.seed_demo_alerts",
     "health_metrics.demo.seed_demo_scores",
+    "notifications.demo.seed_demo_escalation",
 ]
 
 # --- API ----------------------------------------------------------------------------
