@@ -23,6 +23,7 @@ from accounts.selectors import user_timezone
 from . import channels, kinds
 from .models import Channel, Delivery, DeliveryStatus, Notification, Preference, QuietHours, Severity
 from .quiet import quiet_until
+from .webhooks import queue_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def notify(
     """
     spec = kinds.get(kind)
     payload = payload or {}
+    queue_webhooks(kind, patient=patient or about, scope=scope, payload=payload, dedupe_key=dedupe_key)  # webhooks.py
     people = {user.pk: user for user in recipients}
     if patient is not None:
         people.setdefault(patient.pk, patient)

@@ -392,6 +392,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.requeue_due_deliveries_task",
         "schedule": timedelta(minutes=1),
     },
+    "requeue-due-webhook-deliveries": {
+        "task": "notifications.tasks.requeue_due_webhook_deliveries_task",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-idle-push-devices": {
         "task": "notifications.tasks.purge_idle_push_devices_task",
         "schedule": crontab(minute=20, hour=4),  # https://crontab.guru/#20_4_*_*_*
@@ -440,6 +444,20 @@ FCM_ENDPOINT = env("FCM_ENDPOINT", default="https://fcm.googleapis.com")
 FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
 FCM_ACCESS_TOKEN = env("FCM_ACCESS_TOKEN", default="")
 PUSH_DEVICE_IDLE_DAYS = env.int("PUSH_DEVICE_IDLE_DAYS", default=270)
+
+# Secrets stored encrypted (config/crypto.py): Fernet keys, comma separated; the first encrypts, all decrypt
+# (rotation). Empty: one key derived from SECRET_KEY, fine for the zero-setup demo; production must set it.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Outbound webhooks (notifications/webhooks.py): https only unless WEBHOOK_ALLOW_HTTP (on only in DEBUG by
+# default); an address that is not global (private, loopback, link-local, metadata...) is refused unless it
+# lies in WEBHOOK_ALLOWED_NETWORKS (CIDRs). A rotated secret stays valid this many hours; a subscription is
+# disabled after this many deliveries in a row failed for good.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_SECRET_ROTATION_HOURS = env.int("WEBHOOK_SECRET_ROTATION_HOURS", default=24)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.
