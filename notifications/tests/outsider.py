@@ -51,6 +51,12 @@ API_ROUTES["push-device-detail"] = {
 
 NOT_PATIENT_SCOPED = {
     "notification-preferences": "the caller's own channels and quiet hours",
+    # Webhook subscriptions belong to staff or to an organization, not to a patient; a patient has none and
+    # creates none (403). Another organization's subscription is 404: notifications/tests/test_webhooks_api.py.
+    "webhook-subscription-list": "staff's and organizations' webhook subscriptions, not a patient's data",
+    "webhook-subscription-detail": "a staff or organization webhook subscription, not a patient's data",
+    "webhook-subscription-deliveries": "a subscription's delivery log: ids and kinds, scoped to its organization",
+    "webhook-subscription-rotate-secret": "a staff or organization subscription's signing secret",
 }
 
 OWNER_DATA = {"notifications.notification": "recipient"}
@@ -61,4 +67,6 @@ ADMIN_STAFF_ONLY = {
     "notifications.preference": "a person's own channel choices",
     "notifications.quiethours": "a person's own quiet hours",
     "notifications.pushdevice": "a person's phones' push tokens",
+    "notifications.webhooksubscription": "partner systems' endpoints (never their secrets), for staff",
+    "notifications.webhookdelivery": "webhook attempts and errors (ids and kinds only), for staff",
 }
