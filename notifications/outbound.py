@@ -123,7 +123,7 @@ def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
             str(target.address),
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            ca_certs=settings.WEBHOOK_CA_BUNDLE or certifi.where(),
             server_hostname=target.host,
             assert_hostname=target.host,
             **common,

@@ -458,6 +458,8 @@ WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 WEBHOOK_SECRET_ROTATION_HOURS = env.int("WEBHOOK_SECRET_ROTATION_HOURS", default=24)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The CA certificates webhook endpoints are checked against (a file); empty: certifi's, as requests uses.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
 
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.

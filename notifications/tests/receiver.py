@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     """`answers` is a list of (status, headers) used in turn (then 200); `requests` what came, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: tuple[str, str] | None = None, host: str = "127.0.0.1") -> None:
+        """`tls`: (certificate chain file, key file) to serve HTTPS; `host`: the name the URL uses."""
         self.requests: list[dict] = []
         self.answers: list[tuple[int, dict[str, str]]] = []
         receiver = self
@@ -33,7 +35,12 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/openvitals"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{host}:{self.server.server_address[1]}/hooks/openvitals"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
