@@ -118,7 +118,7 @@ def _is_public(address: IPAddress) -> bool:
 
 def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float) -> Answer:
     """POST `body` to the checked address. Raises urllib3's HTTPError or OSError when no answer came."""
-    common = {"port": target.port, "timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": False}
+    common = {"port": target.port, "timeout": urllib3.Timeout(total=timeout), "retries": False}
     if target.scheme == "https":
         pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
             str(target.address),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -14,6 +15,7 @@ class Receiver:
         """`tls`: (certificate chain file, key file) to serve HTTPS; `host`: the name the URL uses."""
         self.requests: list[dict] = []
         self.answers: list[tuple[int, dict[str, str]]] = []
+        self.delay = 0.0  # seconds to wait before answering (a slow endpoint)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +25,7 @@ class Receiver:
                     {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
                 )
                 status, extra = receiver.answers.pop(0) if receiver.answers else (200, {})
+                time.sleep(receiver.delay)
                 answer = b'{"ok": true}' if status < 300 else b"no thank you"
                 self.send_response(status)
                 for name, value in extra.items():

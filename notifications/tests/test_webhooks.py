@@ -325,3 +325,29 @@ def test_the_sweeper_hands_on_due_deliveries_and_claims_of_dead_workers(user, st
     assert WebhookDelivery.objects.get(pk=due.pk).attempts == 1
     assert WebhookDelivery.objects.get(pk=stale.pk).attempts == 2
     assert len(receiver.requests) == 2
+
+
+def test_a_slow_endpoint_times_out_and_is_tried_again(user, staff, receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    receiver.delay = 1.0
+    subscription, _ = subscribe(staff, receiver.url)
+    alert(user)
+    (delivery,) = queued_for(subscription)
+
+    assert send_webhook_delivery(delivery_id=delivery.pk) == "queued"
+
+    delivery.refresh_from_db()
+    assert delivery.last_error.startswith("ReadTimeoutError"), delivery.last_error
+    assert delivery.response_status is None
+
+
+def test_a_refused_connection_is_tried_again(user, staff, receiver):
+    subscription, _ = subscribe(staff, receiver.url)
+    receiver.close()  # nobody listens on the port any more
+    alert(user)
+    (delivery,) = queued_for(subscription)
+
+    assert send_webhook_delivery(delivery_id=delivery.pk) == "queued"
+
+    delivery.refresh_from_db()
+    assert "NewConnectionError" in delivery.last_error or "Connection refused" in delivery.last_error
