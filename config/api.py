@@ -166,7 +166,12 @@ API_PARTS = {
         "iot-devices/alerts/",
     ],
     "records": ["dashboard/", "patients/"],
-    "notifications": ["notifications/", "notifications/unread-count/", "notifications/preferences/"],
+    "notifications": [
+        "notifications/",
+        "notifications/unread-count/",
+        "notifications/preferences/",
+        "notifications/webhooks/",
+    ],
 }
 
 

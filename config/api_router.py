@@ -10,6 +10,7 @@ from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
 from notifications.api.views import MessageView, NotificationViewSet, PreferencesView, PushDeviceViewSet
+from notifications.api.webhooks import WebhookSubscriptionViewSet
 from records.api.dashboard import DashboardView
 from records.api.exports import ExportJobViewSet, ExportViewSet
 from records.api.views import PatientViewSet
@@ -33,6 +34,7 @@ router.register("iot-devices/ingest", IngestBatchViewSet, basename="ingest-batch
 router.register("iot-devices/alerts", DeviceAlertViewSet, basename="device-alert")
 router.register("iot-devices", DeviceViewSet, basename="device")
 router.register("notifications/push-devices", PushDeviceViewSet, basename="push-device")
+router.register("notifications/webhooks", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("notifications", NotificationViewSet, basename="notification")
 
 app_name = "api"

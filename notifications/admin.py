@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from .models import (
     Delivery,
@@ -18,8 +20,11 @@ from .models import (
     Preference,
     PushDevice,
     QuietHours,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 from .services import enqueue
+from .webhooks import disable_subscription, enable_subscription
 
 
 class DeliveryInline(admin.TabularInline):
@@ -172,4 +177,95 @@ class EscalationAdmin(admin.ModelAdmin):
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+WEBHOOK_DELIVERY_FIELDS = (
+    "message_id",
+    "kind",
+    "status",
+    "attempts",
+    "response_status",
+    "last_error",
+    "next_attempt_at",
+    "sent_at",
+    "created_at",
+)
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Secrets are never shown: they are not fields of this form (stored encrypted, answered once by the API)."""
+
+    list_display = ("url", "owner", "organization", "is_active", "consecutive_failures", "disabled_at", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("url", "owner__email", "organization__name")
+    list_select_related = ("owner", "organization")
+    raw_id_fields = ("owner", "organization")
+    fields = (
+        "owner",
+        "organization",
+        "url",
+        "kinds",
+        "is_active",
+        "disabled_at",
+        "disabled_reason",
+        "consecutive_failures",
+        "previous_valid_until",
+        "created_at",
+        "updated_at",
+        "delivery_log",
+    )
+    readonly_fields = (
+        "owner",
+        "organization",
+        "url",
+        "kinds",
+        "is_active",
+        "disabled_at",
+        "disabled_reason",
+        "consecutive_failures",
+        "previous_valid_until",
+        "created_at",
+        "updated_at",
+        "delivery_log",
+    )
+    actions = ["enable", "disable"]
+
+    @admin.display(description="Deliveries")
+    def delivery_log(self, obj: WebhookSubscription) -> str:
+        url = reverse("admin:notifications_webhookdelivery_changelist") + f"?subscription__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} deliveries</a>', url, obj.deliveries.count())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made through the API, which answers the secret once
+
+    @admin.action(description="Turn on again (forget failures)")
+    def enable(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        for subscription in queryset:
+            enable_subscription(subscription=subscription)
+        messages.info(request, f"{len(queryset)} subscriptions turned on.")
+
+    @admin.action(description="Turn off (the owner is told)")
+    def disable(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        count = sum(
+            disable_subscription(subscription_id=pk, reason=f"turned off by staff ({request.user})")
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        messages.info(request, f"{count} subscriptions turned off.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "subscription", "kind", "status", "attempts", "response_status", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("message_id", "subscription__url")
+    list_select_related = ("subscription",)
+    raw_id_fields = ("subscription",)
+    readonly_fields = ("subscription", *WEBHOOK_DELIVERY_FIELDS, "claimed_at", "dedupe_key", "payload")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False

@@ -162,3 +162,15 @@ register(
         neutral="OpenVitals: you have a new message from your care team.",
     )
 )
+register(
+    Kind(
+        "webhook_disabled",
+        "Webhook disabled",
+        Severity.WARNING,
+        (Channel.IN_APP, Channel.EMAIL),
+        mutable=False,
+        title="A webhook subscription was turned off",
+        body="Deliveries to {url} kept failing ({reason}), so it was turned off. Fix the endpoint, then turn it on.",
+        neutral="OpenVitals: one of your webhook subscriptions was turned off. Open OpenVitals to check it.",
+    )
+)

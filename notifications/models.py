@@ -311,3 +311,120 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.status}, step {self.step})"
+
+
+class WebhookSubscriptionQuerySet(models.QuerySet["WebhookSubscription"]):
+    def for_user(self, user) -> WebhookSubscriptionQuerySet:  # noqa: ANN001
+        """Staff: every subscription. A clinician of an organization: that organization's. Anyone else: none."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.sees_all_patients:
+            return self.all()
+        organization_id = webhook_organization_id(user)
+        if organization_id is None:
+            return self.none()
+        return self.filter(organization_id=organization_id)
+
+    def active(self) -> WebhookSubscriptionQuerySet:
+        return self.filter(is_active=True)
+
+
+def webhook_organization_id(user) -> uuid.UUID | None:  # noqa: ANN001
+    """The organization a clinician's subscriptions belong to (None: not a clinician of one)."""
+    if not user.is_authenticated or not user.is_clinician:
+        return None
+    profile = getattr(user, "clinician_profile", None)
+    return profile.organization_id if profile is not None else None
+
+
+class WebhookSubscription(models.Model):
+    """A partner system's URL that receives signed event notices (Standard Webhooks) for some kinds.
+
+    Owned by staff (organization null: a platform subscription, every event) or by a clinician for their
+    organization (only events of patients whose active grant to one of its clinicians covers the event's
+    scope). Secrets are stored encrypted (config/crypto.py); after a rotation the previous secret signs too
+    until `previous_valid_until`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        help_text="Null: a staff-owned platform subscription, which receives every event.",
+    )
+    url = models.URLField(max_length=2000)
+    kinds = models.JSONField(default=list, help_text="Notification kind codes this subscription receives.")
+    secret_encrypted = models.TextField(editable=False)
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WebhookSubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({'active' if self.is_active else 'disabled'})"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the outbox row and the delivery log (attempts, answer, last error).
+
+    Written by notify() in the caller's transaction; claimed by a conditional update before each attempt;
+    retries are rows the sweeper hands on when `next_attempt_at` passes. `message_id` is the `webhook-id`
+    header, the same on every attempt, so the receiver can drop a repeat.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=48)
+    dedupe_key = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(help_text="The body sent: ids and kinds, never a health value or a name.")
+    status = models.CharField(
+        max_length=10, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "kind", "dedupe_key"],
+                condition=~Q(dedupe_key=""),
+                name="webhook_delivery_once_per_event",
+            )
+        ]
+        indexes = [
+            # The sweeper: queued webhook deliveries whose time has come.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="queued"), name="webhook_delivery_due"),
+            # The log: a subscription's deliveries, newest first.
+            models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.status}"

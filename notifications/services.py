@@ -32,6 +32,7 @@ from .models import (
     Severity,
 )
 from .quiet import quiet_until
+from .webhooks import queue_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def notify(
     """
     spec = kinds.get(kind)
     payload = payload or {}
+    queue_webhooks(kind, patient=patient or about, scope=scope, payload=payload, dedupe_key=dedupe_key)  # webhooks.py
     people = {user.pk: user for user in recipients}
     care_team: set = set()  # clinicians told because a grant covers the event: non-critical ones wait for a digest
     if patient is not None:

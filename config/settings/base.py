@@ -401,6 +401,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.send_due_digests_task",
         "schedule": timedelta(minutes=5),
     },
+    "requeue-due-webhook-deliveries": {
+        "task": "notifications.tasks.requeue_due_webhook_deliveries_task",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-idle-push-devices": {
         "task": "notifications.tasks.purge_idle_push_devices_task",
         "schedule": crontab(minute=20, hour=4),  # https://crontab.guru/#20_4_*_*_*
@@ -454,6 +458,22 @@ NOTIFICATION_DIGEST_HOUR = env.int("NOTIFICATION_DIGEST_HOUR", default=8)
 # Minutes a critical alert may stay unacknowledged before each escalation step, where no organization's
 # EscalationPolicy says otherwise (notifications/escalation.py).
 NOTIFICATION_ESCALATION_MINUTES = env.int("NOTIFICATION_ESCALATION_MINUTES", default=15)
+
+# Secrets stored encrypted (config/crypto.py): Fernet keys, comma separated; the first encrypts, all decrypt
+# (rotation). Empty: one key derived from SECRET_KEY, fine for the zero-setup demo; production must set it.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Outbound webhooks (notifications/webhooks.py): https only unless WEBHOOK_ALLOW_HTTP (on only in DEBUG by
+# default); an address that is not global (private, loopback, link-local, metadata...) is refused unless it
+# lies in WEBHOOK_ALLOWED_NETWORKS (CIDRs). A rotated secret stays valid this many hours; a subscription is
+# disabled after this many deliveries in a row failed for good.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_SECRET_ROTATION_HOURS = env.int("WEBHOOK_SECRET_ROTATION_HOURS", default=24)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The CA certificates webhook endpoints are checked against (a file); empty: certifi's, as requests uses.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
 
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.

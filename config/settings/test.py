@@ -28,3 +28,4 @@ CELERY_TASK_EAGER_PROPAGATES = True
 SECURE_SSL_REDIRECT = False
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+WEBHOOK_ALLOW_HTTP = True  # the tests' receiver is plain HTTP on loopback

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import kinds
-from ..models import Channel, Notification, PushDevice
+from ..models import Channel, Notification, PushDevice, WebhookDelivery, WebhookSubscription
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -113,3 +113,89 @@ class PushDeviceSerializer(serializers.ModelSerializer):
 
     def get_token_end(self, device: PushDevice) -> str:
         return device.token[-6:]
+
+
+def _kinds_help() -> str:
+    return "Notification kinds to receive, e.g. health_alert_critical. Valid kinds: " + ", ".join(kinds.KINDS) + "."
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    """A subscription as answered: never its secret (that is answered once, on create and on rotation)."""
+
+    owner = serializers.UUIDField(source="owner_id", read_only=True)
+    organization = serializers.UUIDField(
+        source="organization_id", read_only=True, allow_null=True, help_text="Null: a staff platform subscription."
+    )
+    kinds = serializers.ListField(child=serializers.CharField(), read_only=True)
+    previous_secret_valid_until = serializers.DateTimeField(
+        source="previous_valid_until",
+        read_only=True,
+        allow_null=True,
+        help_text="Until then deliveries are signed with the previous secret too.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = (
+            "id",
+            "url",
+            "kinds",
+            "owner",
+            "organization",
+            "is_active",
+            "disabled_at",
+            "disabled_reason",
+            "consecutive_failures",
+            "previous_secret_valid_until",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="The signing secret (whsec_...): shown this once; store it now."
+    )
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = (*WebhookSubscriptionSerializer.Meta.fields, "secret")
+        read_only_fields = fields
+
+
+class WebhookSubscriptionWriteSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=2000, help_text="https:// URL on a public address; it receives a signed POST per event."
+    )
+    kinds = serializers.ListField(child=serializers.CharField(max_length=48), min_length=1, help_text=_kinds_help())
+    is_active = serializers.BooleanField(
+        required=False, help_text="False: deliveries stop. True again: failures are forgotten."
+    )
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new signing secret (whsec_...): shown this once.")
+    previous_secret_valid_until = serializers.DateTimeField(
+        help_text="The previous secret signs beside the new one until then."
+    )
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.JSONField(read_only=True, help_text="The body sent: ids and kinds only.")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = (
+            "id",
+            "message_id",
+            "kind",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "response_status",
+            "last_error",
+            "payload",
+            "created_at",
+            "sent_at",
+        )
+        read_only_fields = fields

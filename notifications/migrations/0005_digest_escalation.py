@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0008_change_feed'),
-        ('notifications', '0002_push_device'),
+        ('notifications', '0003_webhooks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -51,6 +51,12 @@ API_ROUTES["push-device-detail"] = {
 
 NOT_PATIENT_SCOPED = {
     "notification-preferences": "the caller's own channels and quiet hours",
+    # Webhook subscriptions belong to staff or to an organization, not to a patient; a patient has none and
+    # creates none (403). Another organization's subscription is 404: notifications/tests/test_webhooks_api.py.
+    "webhook-subscription-list": "staff's and organizations' webhook subscriptions, not a patient's data",
+    "webhook-subscription-detail": "a staff or organization webhook subscription, not a patient's data",
+    "webhook-subscription-deliveries": "a subscription's delivery log: ids and kinds, scoped to its organization",
+    "webhook-subscription-rotate-secret": "a staff or organization subscription's signing secret",
 }
 
 OWNER_DATA = {"notifications.notification": "recipient"}
@@ -65,4 +71,6 @@ ADMIN_STAFF_ONLY = {
     "notifications.options": "a person's own digest and emergency-contact choices",
     "notifications.escalationpolicy": "an organization's escalation time and on-call staff: set by staff",
     "notifications.escalation": "critical alerts' escalation steps, for staff (clinicians are told in their inbox)",
+    "notifications.webhooksubscription": "partner systems' endpoints (never their secrets), for staff",
+    "notifications.webhookdelivery": "webhook attempts and errors (ids and kinds only), for staff",
 }
