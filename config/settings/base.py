@@ -441,6 +441,15 @@ FCM_PROJECT_ID = env("FCM_PROJECT_ID", default="")
 FCM_ACCESS_TOKEN = env("FCM_ACCESS_TOKEN", default="")
 PUSH_DEVICE_IDLE_DAYS = env.int("PUSH_DEVICE_IDLE_DAYS", default=270)
 
+# Push to Apple devices through APNs with token-based auth (notifications/apns.py): a provider JWT (ES256)
+# signed with the .p8 key, APNS_AUTH_KEY (its PEM text; "\n" escapes are read as newlines), for APNS_TOPIC
+# (the app's bundle id). Without a key, APNs devices are `not_sent` (push_not_configured); FCM ones still send.
+APNS_ENDPOINT = env("APNS_ENDPOINT", default="https://api.push.apple.com")  # sandbox: api.sandbox.push.apple.com
+APNS_KEY_ID = env("APNS_KEY_ID", default="")
+APNS_TEAM_ID = env("APNS_TEAM_ID", default="")
+APNS_AUTH_KEY = env("APNS_AUTH_KEY", default="")
+APNS_TOPIC = env("APNS_TOPIC", default="")
+
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.
 SYNC_CHANGE_RETENTION_DAYS = env.int("SYNC_CHANGE_RETENTION_DAYS", default=90)
