@@ -7,8 +7,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Delivery, DeliveryStatus, Notification, Preference, PushDevice, QuietHours
+from .models import Delivery, DeliveryStatus, Notification, Preference, PushDevice, QuietHours, VerifiedPhone
 from .services import enqueue
+from .sms import mask
 
 
 class DeliveryInline(admin.TabularInline):
@@ -92,3 +93,24 @@ class PushDeviceAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "name")
     raw_id_fields = ("user",)
     exclude = ("token",)  # a live token sends to the phone: not shown
+
+
+@admin.register(VerifiedPhone)
+class VerifiedPhoneAdmin(admin.ModelAdmin):
+    """Who has a verified number for texts, masked; codes (PhoneChallenge) are never shown anywhere."""
+
+    list_display = ("user", "masked_number", "verified_at")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+    fields = ("user", "masked_number", "verified_at")
+    readonly_fields = ("user", "masked_number", "verified_at")
+
+    @admin.display(description="number")
+    def masked_number(self, obj: VerifiedPhone) -> str:
+        return mask(obj.number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a number is verified by its owner's code, not by staff
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
+        return False

@@ -3,7 +3,8 @@
 A backend raises `Retry` for an error that can recover (a timeout, a 5xx, a refused connection) and `GiveUp`
 for one that cannot (no address, a token the provider says is dead); anything else is a bug and counts as a
 retry. In-app needs no backend: the notification row is the message. Push, SMS and webhooks register here as
-they land (issue #12 §3-4). Push speaks FCM HTTP v1 to FCM_ENDPOINT and APNs (apns.py) to APNS_ENDPOINT.
+they land (issue #12 §3-4). Push speaks FCM HTTP v1 to FCM_ENDPOINT and APNs (apns.py) to APNS_ENDPOINT; SMS goes
+through the SMS_BACKEND (sms.py), to a verified number only.
 """
 
 from __future__ import annotations
@@ -161,9 +162,16 @@ def _dead_token(response: requests.Response) -> bool:
     return "UNREGISTERED" in codes or (response.status_code == 404 and error.get("status") == "NOT_FOUND")
 
 
+def send_sms(delivery: Delivery) -> None:
+    from .sms import send_sms_delivery
+
+    send_sms_delivery(delivery)
+
+
 BACKENDS: dict[str, Callable[[Delivery], None]] = {
     Channel.EMAIL: send_email,
     Channel.PUSH: send_push,
+    Channel.SMS: send_sms,
 }
 
 

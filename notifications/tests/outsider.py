@@ -51,6 +51,9 @@ API_ROUTES["push-device-detail"] = {
 
 NOT_PATIENT_SCOPED = {
     "notification-preferences": "the caller's own channels and quiet hours",
+    "notification-phone": "the caller's own verified phone (masked); no id in the path, no grant reaches it",
+    "notification-phone-verify": "texts a code to the number the caller gives; acts on the caller's challenge only",
+    "notification-phone-confirm": "confirms the caller's own challenge; nobody else's number can be verified",
 }
 
 OWNER_DATA = {"notifications.notification": "recipient"}
@@ -61,4 +64,5 @@ ADMIN_STAFF_ONLY = {
     "notifications.preference": "a person's own channel choices",
     "notifications.quiethours": "a person's own quiet hours",
     "notifications.pushdevice": "a person's phones' push tokens",
+    "notifications.verifiedphone": "a person's verified number for texts (masked; codes are never shown)",
 }
