@@ -52,10 +52,10 @@ def send_email(delivery: Delivery) -> None:
     )
     try:
         message.send()
+    except smtplib.SMTPRecipientsRefused as exc:  # first: smtplib's errors are OSErrors, which are retried
+        raise GiveUp("address_refused") from exc
     except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, OSError) as exc:
         raise Retry(f"{type(exc).__name__}: {exc}") from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise GiveUp("address_refused") from exc
 
 
 def send_push(delivery: Delivery) -> None:
