@@ -36,16 +36,18 @@ class ProviderTokens:
         self._lock = threading.Lock()
         self._cached: tuple[tuple[str, str, str], float, str] | None = None
 
-    def get(self, *, now: float | None = None, refresh: bool = False) -> str:
+    def get(self, *, now: float | None = None, refused: str | None = None) -> str:
+        """The token to sign with; `refused`: the one APNs just called expired, made anew unless another thread
+        already did (so a burst of refusals makes one new token, not one each)."""
         now = time.time() if now is None else now
         identity = (settings.APNS_KEY_ID, settings.APNS_TEAM_ID, settings.APNS_AUTH_KEY)
         with self._lock:
             cached = self._cached
             if (
-                not refresh
-                and cached is not None
+                cached is not None
                 and cached[0] == identity
                 and 0 <= now - cached[1] < PROVIDER_TOKEN_LIFETIME
+                and cached[2] != refused
             ):
                 return cached[2]
             token = jwt.encode(
@@ -94,9 +96,10 @@ def send(*, token: str, payload: dict, collapse_id: str, critical: bool, now: fl
         "apns-expiration": str(int(now + EXPIRATION.total_seconds())),
         "apns-collapse-id": collapse_id[:64],
     }
-    refreshed = False
+    refused: str | None = None
     while True:
-        headers["authorization"] = f"bearer {PROVIDER_TOKENS.get(now=now, refresh=refreshed)}"
+        provider_token = PROVIDER_TOKENS.get(now=now, refused=refused)
+        headers["authorization"] = f"bearer {provider_token}"
         try:
             response = client().post(url, json=payload, headers=headers)
         except httpx.HTTPError as exc:
@@ -104,15 +107,15 @@ def send(*, token: str, payload: dict, collapse_id: str, critical: bool, now: fl
         if response.status_code == 200:
             return Answer("ok")
         reason = _reason(response)
-        if response.status_code == 403 and reason == "ExpiredProviderToken" and not refreshed:
-            refreshed = True  # once: a second refusal is not cured by a third token
-            continue
+        if response.status_code == 403 and reason == "ExpiredProviderToken":
+            if refused is None:  # once: a second refusal is not cured by a third token
+                refused = provider_token
+                continue
+            return Answer("retry", "APNs 403: ExpiredProviderToken after a new token (is the clock right?)")
         if response.status_code == 410 or (response.status_code == 400 and reason in DEAD_TOKEN_REASONS):
             return Answer("dead", reason)
-        if response.status_code in (429, 500, 503) or response.status_code >= 500:
+        if response.status_code == 429 or response.status_code >= 500:
             return Answer("retry", f"APNs {response.status_code}: {reason}")
-        if response.status_code == 403 and reason == "ExpiredProviderToken":
-            return Answer("retry", "APNs 403: ExpiredProviderToken after a new token (is the clock right?)")
         return Answer("refused", f"apns_{response.status_code}_{reason}")
 
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -236,7 +236,13 @@ class PhoneVerifyView(APIView):
     throttle_classes = [PhoneThrottle]
     throttle_scope = "phone_verify"
 
-    @extend_schema(request=PhoneVerifySerializer, responses={200: PhoneCodeSentSerializer})
+    @extend_schema(
+        request=PhoneVerifySerializer,
+        responses={
+            200: PhoneCodeSentSerializer,
+            503: OpenApiResponse(description="The SMS provider could not take the text now: try again later."),
+        },
+    )
     def post(self, request: Request) -> Response:
         """Send a code to `phone`; a number not in E.164 is 400 (`invalid_phone`); too many asks, 429."""
         serializer = PhoneVerifySerializer(data=request.data)

@@ -281,3 +281,11 @@ def test_without_an_apns_key_an_apple_only_person_is_not_sent(user, settings):
 
     assert deliver(delivery_id=push_of(notification).pk) == "not_sent"
     assert push_of(notification).reason == "push_not_configured"
+
+
+def test_a_burst_of_expired_refusals_makes_one_new_provider_token(apple):
+    refused = apns.PROVIDER_TOKENS.get()
+
+    renewed = apns.PROVIDER_TOKENS.get(refused=refused)  # the first worker thread to hear "expired"
+    assert renewed != refused
+    assert apns.PROVIDER_TOKENS.get(refused=refused) == renewed  # the others signed with the old one too

@@ -351,3 +351,14 @@ def test_a_code_goes_through_the_http_backend_too(as_user, provider):
     (sent,) = provider.requests
     assert sent["form"]["To"] == NUMBER
     assert "OpenVitals code: " in sent["form"]["Body"]
+
+
+def test_a_code_the_provider_cannot_take_now_is_503_and_no_code_is_kept(user, as_user, provider):
+    provider.answer = (503, {"code": 20503, "message": "Service Unavailable"})
+    as_user.raise_request_exception = False  # a 5xx is reported to error monitoring, as it should be
+
+    response = as_user.post("/api/v1/notifications/phone/verify/", {"phone": NUMBER}, format="json")
+
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "sms_unavailable"
+    assert not PhoneChallenge.objects.filter(user=user).exists()
