@@ -362,3 +362,21 @@ def test_a_code_the_provider_cannot_take_now_is_503_and_no_code_is_kept(user, as
     assert response.status_code == 503
     assert response.json()["errors"][0]["code"] == "sms_unavailable"
     assert not PhoneChallenge.objects.filter(user=user).exists()
+
+
+def test_from_code_to_text_and_a_phone_changed_in_the_profile_stops_texts(user, as_user, outbox):
+    as_user.post("/api/v1/notifications/phone/verify/", {"phone": NUMBER}, format="json")
+    as_user.post("/api/v1/notifications/phone/confirm/", {"phone": NUMBER, "code": code_in(outbox)}, format="json")
+    outbox.clear()
+    (first,) = notify("health_alert_critical", patient=user, payload=GLUCOSE)
+    assert deliver(delivery_id=sms_of(first).pk) == "sent"
+    assert [message.to for message in outbox] == [NUMBER]
+
+    changed = as_user.patch("/api/v1/auth/profile/", {"profile": {"phone": "+44 7700 900123"}}, format="json")
+
+    assert changed.status_code == 200
+    (second,) = notify("health_alert_critical", patient=user, payload=GLUCOSE)
+    assert deliver(delivery_id=sms_of(second).pk) == "not_sent"
+    assert sms_of(second).reason == "no_verified_phone"
+    assert len(outbox) == 1
+    assert as_user.get("/api/v1/notifications/phone/").json()["sms_active"] is False
