@@ -9,7 +9,15 @@ from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
-from notifications.api.views import MessageView, NotificationViewSet, PreferencesView, PushDeviceViewSet
+from notifications.api.views import (
+    MessageView,
+    NotificationViewSet,
+    PhoneConfirmView,
+    PhoneVerifyView,
+    PhoneView,
+    PreferencesView,
+    PushDeviceViewSet,
+)
 from notifications.api.webhooks import WebhookSubscriptionViewSet
 from records.api.dashboard import DashboardView
 from records.api.exports import ExportJobViewSet, ExportViewSet
@@ -44,6 +52,9 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("notifications/preferences/", PreferencesView.as_view(), name="notification-preferences"),
     path("notifications/messages/", MessageView.as_view(), name="notification-messages"),
+    path("notifications/phone/", PhoneView.as_view(), name="notification-phone"),
+    path("notifications/phone/verify/", PhoneVerifyView.as_view(), name="notification-phone-verify"),
+    path("notifications/phone/confirm/", PhoneConfirmView.as_view(), name="notification-phone-confirm"),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
     *router.urls,

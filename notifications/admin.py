@@ -20,10 +20,12 @@ from .models import (
     Preference,
     PushDevice,
     QuietHours,
+    VerifiedPhone,
     WebhookDelivery,
     WebhookSubscription,
 )
 from .services import enqueue
+from .sms import mask
 from .webhooks import disable_subscription, enable_subscription
 
 
@@ -266,6 +268,24 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(VerifiedPhone)
+class VerifiedPhoneAdmin(admin.ModelAdmin):
+    """Who has a verified number for texts, masked; codes (PhoneChallenge) are never shown anywhere."""
+
+    list_display = ("user", "masked_number", "verified_at")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+    fields = ("user", "masked_number", "verified_at")
+    readonly_fields = ("user", "masked_number", "verified_at")
+
+    @admin.display(description="number")
+    def masked_number(self, obj: VerifiedPhone) -> str:
+        return mask(obj.number)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a number is verified by its owner's code, not by staff
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False

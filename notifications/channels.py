@@ -3,13 +3,15 @@
 A backend raises `Retry` for an error that can recover (a timeout, a 5xx, a refused connection) and `GiveUp`
 for one that cannot (no address, a token the provider says is dead); anything else is a bug and counts as a
 retry. In-app needs no backend: the notification row is the message. Push, SMS and webhooks register here as
-they land (issue #12 §3-4). Push speaks FCM HTTP v1 to FCM_ENDPOINT.
+they land (issue #12 §3-4). Push speaks FCM HTTP v1 to FCM_ENDPOINT and APNs (apns.py) to APNS_ENDPOINT; SMS goes
+through the SMS_BACKEND (sms.py), to a verified number only.
 """
 
 from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import requests
@@ -17,11 +19,11 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from . import kinds
-from .models import Channel
+from . import apns, kinds
+from .models import Channel, Severity
 
 if TYPE_CHECKING:
-    from .models import Delivery
+    from .models import Delivery, Notification, PushDevice
 
 
 class Retry(Exception):
@@ -55,10 +57,10 @@ def send_email(delivery: Delivery) -> None:
         )
     try:
         message.send()
+    except smtplib.SMTPRecipientsRefused as exc:  # first: smtplib's errors are OSErrors, which are retried
+        raise GiveUp("address_refused") from exc
     except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, OSError) as exc:
         raise Retry(f"{type(exc).__name__}: {exc}") from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise GiveUp("address_refused") from exc
 
 
 def _emergency_contact_email(delivery: Delivery) -> EmailMultiAlternatives:
@@ -82,25 +84,57 @@ def _emergency_contact_email(delivery: Delivery) -> EmailMultiAlternatives:
 
 
 def send_push(delivery: Delivery) -> None:
-    """FCM HTTP v1, one request per registered device: the kind's neutral text, and ids for the app.
+    """One push per registered device: FCM HTTP v1 for `fcm` devices, APNs (apns.py) for `apns` ones; the kind's
+    neutral text, and ids for the app.
 
-    A token FCM calls dead (UNREGISTERED, or an invalid argument naming the token) is deleted; 429 and 5xx
-    are retried; sent when any device took it. APNs tokens wait for the APNs backend (not_sent).
+    A token the provider calls dead (FCM UNREGISTERED or an invalid argument naming it; APNs 410, BadDeviceToken,
+    DeviceTokenNotForTopic) is deleted; 429 and 5xx are retried; sent when any device took it. A platform not
+    configured leaves its devices out (not_sent push_not_configured when no device is left).
     """
     from .models import PushDevice, PushPlatform
 
     notification = delivery.notification
     devices = list(PushDevice.objects.filter(user_id=notification.recipient_id))
-    fcm = [device for device in devices if device.platform == PushPlatform.FCM]
-    if not fcm:
+    if not devices:
         raise NotSent("no_push_device")
-    if not settings.FCM_PROJECT_ID:
-        raise NotSent("push_not_configured")
     kind = kinds.get(notification.kind)
+    tally = _PushTally()
+    fcm = [device for device in devices if device.platform == PushPlatform.FCM]
+    apple = [device for device in devices if device.platform == PushPlatform.APNS]
+    for platform_devices, is_configured, send in (
+        (fcm, bool(settings.FCM_PROJECT_ID), _send_fcm),
+        (apple, apns.configured(), _send_apns),
+    ):
+        if not platform_devices:
+            continue
+        if not is_configured:
+            tally.not_configured = True
+            continue
+        send(notification, kind, platform_devices, tally)
+    if tally.delivered:
+        PushDevice.objects.filter(pk__in=tally.delivered).update(last_used_at=timezone.now())
+        return
+    if tally.retry:
+        raise Retry(tally.retry)
+    if tally.give_up:
+        raise GiveUp(tally.give_up)
+    if tally.not_configured:
+        raise NotSent("push_not_configured")
+    raise NotSent("no_push_device")  # every token was dead
+
+
+@dataclass
+class _PushTally:
+    delivered: list = field(default_factory=list)
+    retry: str = ""
+    give_up: str = ""
+    not_configured: bool = False
+
+
+def _send_fcm(notification: Notification, kind: kinds.Kind, devices: list[PushDevice], tally: _PushTally) -> None:
     url = f"{settings.FCM_ENDPOINT.rstrip('/')}/v1/projects/{settings.FCM_PROJECT_ID}/messages:send"
     headers = {"Authorization": f"Bearer {settings.FCM_ACCESS_TOKEN}"}
-    delivered, retry = [], None
-    for device in fcm:
+    for device in devices:
         message = {
             "token": device.token,
             "notification": {"title": "OpenVitals", "body": kind.neutral},
@@ -109,22 +143,39 @@ def send_push(delivery: Delivery) -> None:
         try:
             response = requests.post(url, json={"message": message}, headers=headers, timeout=10)
         except requests.RequestException as exc:
-            retry = f"{type(exc).__name__}: {exc}"
+            tally.retry = f"{type(exc).__name__}: {exc}"
             continue
         if response.ok:
-            delivered.append(device.pk)
+            tally.delivered.append(device.pk)
         elif _dead_token(response):
             device.delete()
         elif response.status_code == 429 or response.status_code >= 500:
-            retry = f"FCM {response.status_code}: {response.text[:300]}"
+            tally.retry = f"FCM {response.status_code}: {response.text[:300]}"
         else:
-            raise GiveUp(f"fcm_{response.status_code}")
-    if delivered:
-        PushDevice.objects.filter(pk__in=delivered).update(last_used_at=timezone.now())
-        return
-    if retry:
-        raise Retry(retry)
-    raise NotSent("no_push_device")  # every token was dead
+            tally.give_up = f"fcm_{response.status_code}"
+
+
+def _send_apns(notification: Notification, kind: kinds.Kind, devices: list[PushDevice], tally: _PushTally) -> None:
+    payload = {
+        "aps": {"alert": {"title": "OpenVitals", "body": kind.neutral}, "sound": "default"},
+        "notification_id": str(notification.pk),
+        "kind": notification.kind,
+    }
+    for device in devices:
+        answer = apns.send(
+            token=device.token,
+            payload=payload,
+            collapse_id=str(notification.pk),
+            critical=notification.severity == Severity.CRITICAL,
+        )
+        if answer.outcome == "ok":
+            tally.delivered.append(device.pk)
+        elif answer.outcome == "dead":
+            device.delete()
+        elif answer.outcome == "retry":
+            tally.retry = answer.detail
+        else:
+            tally.give_up = answer.detail[:64]
 
 
 def _dead_token(response: requests.Response) -> bool:
@@ -136,9 +187,16 @@ def _dead_token(response: requests.Response) -> bool:
     return "UNREGISTERED" in codes or (response.status_code == 404 and error.get("status") == "NOT_FOUND")
 
 
+def send_sms(delivery: Delivery) -> None:
+    from .sms import send_sms_delivery
+
+    send_sms_delivery(delivery)
+
+
 BACKENDS: dict[str, Callable[[Delivery], None]] = {
     Channel.EMAIL: send_email,
     Channel.PUSH: send_push,
+    Channel.SMS: send_sms,
 }
 
 

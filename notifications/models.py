@@ -428,3 +428,37 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.status}"
+
+
+# --- SMS: verified numbers only (issue #12 §3) ------------------------------------------------------------------
+
+
+class VerifiedPhone(models.Model):
+    """The number a person proved is theirs by a code sent to it (E.164). Texts go to it only while it equals
+    their profile's phone: change the profile's phone and texts stop until the new one is verified."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="verified_phone"
+    )
+    number = models.CharField(max_length=16, help_text="E.164, e.g. +15551234567.")
+    verified_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"…{self.number[-4:]}"
+
+
+class PhoneChallenge(models.Model):
+    """The one open code challenge of a person: a 6-digit code sent to `number`, kept only as an HMAC, good for
+    PHONE_CODE_TTL and PHONE_CODE_MAX_ATTEMPTS tries; asking again replaces it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="phone_challenge"
+    )
+    number = models.CharField(max_length=16)
+    code_hash = models.CharField(max_length=128)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"…{self.number[-4:]} until {self.expires_at:%H:%M}"

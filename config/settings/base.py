@@ -475,6 +475,31 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # The CA certificates webhook endpoints are checked against (a file); empty: certifi's, as requests uses.
 WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
 
+# Push to Apple devices through APNs with token-based auth (notifications/apns.py): a provider JWT (ES256)
+# signed with the .p8 key, APNS_AUTH_KEY (its PEM text; "\n" escapes are read as newlines), for APNS_TOPIC
+# (the app's bundle id). Without a key, APNs devices are `not_sent` (push_not_configured); FCM ones still send.
+APNS_ENDPOINT = env("APNS_ENDPOINT", default="https://api.push.apple.com")  # sandbox: api.sandbox.push.apple.com
+APNS_KEY_ID = env("APNS_KEY_ID", default="")
+APNS_TEAM_ID = env("APNS_TEAM_ID", default="")
+APNS_AUTH_KEY = env("APNS_AUTH_KEY", default="")
+APNS_TOPIC = env("APNS_TOPIC", default="")
+
+# Text messages (notifications/sms.py) go through SMS_BACKEND: the default only logs (nothing leaves the
+# machine); notifications.sms.HttpBackend speaks Twilio's Messages API at SMS_HTTP_ENDPOINT. Only to a
+# number the person verified by a code (notifications/phone/verify/ and confirm/) that equals their profile's.
+SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.LogBackend")
+SMS_HTTP_ENDPOINT = env("SMS_HTTP_ENDPOINT", default="https://api.twilio.com")
+SMS_ACCOUNT_SID = env("SMS_ACCOUNT_SID", default="")
+SMS_AUTH_TOKEN = env("SMS_AUTH_TOKEN", default="")
+SMS_FROM = env("SMS_FROM", default="")
+PHONE_CODE_TTL_MINUTES = env.int("PHONE_CODE_TTL_MINUTES", default=10)
+PHONE_CODE_MAX_ATTEMPTS = env.int("PHONE_CODE_MAX_ATTEMPTS", default=5)
+# Per person: codes sent (each is a paid text) and codes tried.
+PHONE_THROTTLE_RATES = {
+    "phone_verify": env("THROTTLE_PHONE_VERIFY_RATE", default="5/hour"),
+    "phone_confirm": env("THROTTLE_PHONE_CONFIRM_RATE", default="30/hour"),
+}
+
 # Offline sync (`changes/?since=`, accounts/sync.py): change rows, tombstones included, are kept this many
 # days; a cursor older than one day less answers 410 and the app syncs from the start. Ids per answer.
 SYNC_CHANGE_RETENTION_DAYS = env.int("SYNC_CHANGE_RETENTION_DAYS", default=90)

@@ -199,3 +199,48 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "sent_at",
         )
         read_only_fields = fields
+
+
+# --- Phone verification (SMS to verified numbers only) ----------------------------------------------------------
+
+
+class PhoneNumberField(serializers.CharField):
+    """An E.164 number; spaces, dashes, dots and brackets are dropped first (`+1 555-123-4567`)."""
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("help_text", "E.164: `+` and the country code, e.g. +15551234567.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):  # noqa: ANN001, ANN201
+        from ..phones import E164, normalize
+
+        number = normalize(super().to_internal_value(data))
+        if not E164.match(number):
+            raise serializers.ValidationError(
+                "Not an E.164 number: a + and the country code, then 7 to 15 digits in all, e.g. +15551234567.",
+                code="invalid_phone",
+            )
+        return number
+
+
+class PhoneVerifySerializer(serializers.Serializer):
+    phone = PhoneNumberField()
+
+
+class PhoneConfirmSerializer(serializers.Serializer):
+    phone = PhoneNumberField()
+    code = serializers.RegexField(r"^[0-9]{6}$", help_text="The 6 digits sent to the phone.")
+
+
+class PhoneCodeSentSerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="The number the code went to, masked.")
+    expires_at = serializers.DateTimeField()
+
+
+class PhoneSerializer(serializers.Serializer):
+    phone = serializers.CharField(allow_null=True, help_text="The verified number, masked (+1••••••4567); null: none.")
+    verified_at = serializers.DateTimeField(allow_null=True)
+    sms_active = serializers.BooleanField(
+        help_text="Texts go to it: it is still the profile's phone. False after the profile's phone changed."
+    )

@@ -1,29 +1,40 @@
-"""The inbox (`notifications/`) and preferences (`notifications/preferences/`): a person's own only."""
+"""The inbox (`notifications/`), preferences, push devices and the verified phone (`notifications/phone/`): a
+person's own only."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.decorators import method_decorator
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.api.base import OwnedViewSet, log_patient_access
 from accounts.models import AccessAction
 from accounts.selectors import visible_patients
 from config.filters import FilterSet
+from config.throttling import throttle_cache
 
-from .. import kinds
-from ..models import Notification, Options, Preference, PushDevice, QuietHours
+from .. import kinds, phones
+from ..channels import GiveUp, NotSent, Retry
+from ..models import Notification, Options, PhoneChallenge, Preference, PushDevice, QuietHours, VerifiedPhone
 from ..services import mark_all_read, mark_read, notify, set_preferences
+from ..sms import mask
 from .serializers import (
     MessageSerializer,
     NotificationSerializer,
     NotificationUpdateSerializer,
+    PhoneCodeSentSerializer,
+    PhoneConfirmSerializer,
+    PhoneSerializer,
+    PhoneVerifySerializer,
     PreferencesSerializer,
     PreferencesUpdateSerializer,
     PushDeviceSerializer,
@@ -176,3 +187,100 @@ class PushDeviceViewSet(
             defaults={"user": request.user, "platform": data["platform"], "name": data.get("name", "")},
         )
         return Response(PushDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
+
+
+# --- Phone verification: texts go to a verified number only --------------------------------------------------------
+
+
+class PhoneThrottle(ScopedRateThrottle):
+    """Per person (each code is a paid text): PHONE_THROTTLE_RATES, read at request time so tests can change it;
+    counts in the shared cache, or in memory while it is down (config.throttling)."""
+
+    cache = throttle_cache
+
+    def get_rate(self) -> str | None:
+        return settings.PHONE_THROTTLE_RATES.get(self.scope)
+
+
+class SmsUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The text could not be sent now; try again later."
+    default_code = "sms_unavailable"
+
+
+def _phone_state(user) -> dict:  # noqa: ANN001
+    verified = VerifiedPhone.objects.filter(user=user).first()
+    if verified is None:
+        return {"phone": None, "verified_at": None, "sms_active": False}
+    return {
+        "phone": mask(verified.number),
+        "verified_at": verified.verified_at,
+        "sms_active": phones.sms_number(user) is not None,
+    }
+
+
+@extend_schema(tags=["notifications"])
+class PhoneView(APIView):
+    """The signed-in person's verified phone, masked: texts go there while it is still the profile's phone."""
+
+    @extend_schema(responses={200: PhoneSerializer})
+    def get(self, request: Request) -> Response:
+        """The verified number (masked), when it was verified, and whether texts go to it now."""
+        return Response(PhoneSerializer(_phone_state(request.user)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request) -> Response:
+        """Forget the verified number (and any open code): no more texts until one is verified again."""
+        VerifiedPhone.objects.filter(user=request.user).delete()
+        PhoneChallenge.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["notifications"])
+class PhoneVerifyView(APIView):
+    """Text a 6-digit code to a number (E.164), good for 10 minutes and 5 tries; asking again replaces it."""
+
+    throttle_classes = [PhoneThrottle]
+    throttle_scope = "phone_verify"
+
+    @extend_schema(
+        request=PhoneVerifySerializer,
+        responses={
+            200: PhoneCodeSentSerializer,
+            503: OpenApiResponse(description="The SMS provider could not take the text now: try again later."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Send a code to `phone`; a number not in E.164 is 400 (`invalid_phone`); too many asks, 429."""
+        serializer = PhoneVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        number = serializer.validated_data["phone"]
+        try:
+            phones.start_verification(user=request.user, number=number)
+        except (Retry, GiveUp, NotSent) as exc:
+            raise SmsUnavailable() from exc
+        challenge = PhoneChallenge.objects.get(user=request.user)
+        return Response(PhoneCodeSentSerializer({"phone": mask(number), "expires_at": challenge.expires_at}).data)
+
+
+# A wrong code must stay counted though the answer is an error, which would roll back the request's
+# transaction; so confirming runs outside ATOMIC_REQUESTS (as login does).
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+@extend_schema(tags=["notifications"])
+class PhoneConfirmView(APIView):
+    """Confirm the code: the number becomes the verified one and the profile's phone."""
+
+    throttle_classes = [PhoneThrottle]
+    throttle_scope = "phone_confirm"
+
+    @extend_schema(request=PhoneConfirmSerializer, responses={200: PhoneSerializer})
+    def post(self, request: Request) -> Response:
+        """400 with `invalid_code`, `code_expired`, `too_many_attempts` (ask again) or `no_code`."""
+        serializer = PhoneConfirmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            phones.confirm(user=request.user, number=data["phone"], code=data["code"])
+        except phones.PhoneError as exc:
+            raise ValidationError({"code": [exc.detail]}, code=exc.code) from exc
+        return Response(PhoneSerializer(_phone_state(request.user)).data)

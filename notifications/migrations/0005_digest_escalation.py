@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0008_change_feed'),
-        ('notifications', '0003_webhooks'),
+        ('notifications', '0004_verified_phone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

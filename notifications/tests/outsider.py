@@ -57,6 +57,9 @@ NOT_PATIENT_SCOPED = {
     "webhook-subscription-detail": "a staff or organization webhook subscription, not a patient's data",
     "webhook-subscription-deliveries": "a subscription's delivery log: ids and kinds, scoped to its organization",
     "webhook-subscription-rotate-secret": "a staff or organization subscription's signing secret",
+    "notification-phone": "the caller's own verified phone (masked); no id in the path, no grant reaches it",
+    "notification-phone-verify": "texts a code to the number the caller gives; acts on the caller's challenge only",
+    "notification-phone-confirm": "confirms the caller's own challenge; nobody else's number can be verified",
 }
 
 OWNER_DATA = {"notifications.notification": "recipient"}
@@ -73,4 +76,5 @@ ADMIN_STAFF_ONLY = {
     "notifications.escalation": "critical alerts' escalation steps, for staff (clinicians are told in their inbox)",
     "notifications.webhooksubscription": "partner systems' endpoints (never their secrets), for staff",
     "notifications.webhookdelivery": "webhook attempts and errors (ids and kinds only), for staff",
+    "notifications.verifiedphone": "a person's verified number for texts (masked; codes are never shown)",
 }

@@ -60,7 +60,7 @@ def test_a_delivery_is_sent_once_however_often_it_is_handed_on(user):
 
     assert deliver(delivery_id=delivery.pk) == "sent"
     assert deliver(delivery_id=delivery.pk) is None
-    assert requeue_due_deliveries() == 1  # the push delivery, still queued; the email is done
+    assert requeue_due_deliveries() == 2  # the push and SMS deliveries, still queued; the email is done
     assert len(mail.outbox) == 1
 
 
