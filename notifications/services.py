@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 # Backoff between attempts of a delivery that can recover (seconds): then give up.
 RETRY_DELAYS = (60, 300, 1800, 7200)
-STALE_CLAIM = timedelta(minutes=5)  # a worker that claimed a delivery and vanished: hand it on again
 
 
 def notify(
@@ -246,7 +246,8 @@ def requeue_due_deliveries(*, now: datetime | None = None, limit: int = 1000) ->
     """The sweeper: hand on queued deliveries whose time has come (a retry, the end of quiet hours, a broker
     that was down) and ones a vanished worker claimed. Sending claims each row, so doubling is harmless."""
     now = now or timezone.now()
-    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM).update(
+    stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_CLAIM_SECONDS)  # a vanished worker's claim
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale).update(
         status=DeliveryStatus.QUEUED, next_attempt_at=now
     )
     due = list(

@@ -458,6 +458,8 @@ NOTIFICATION_DIGEST_HOUR = env.int("NOTIFICATION_DIGEST_HOUR", default=8)
 # Minutes a critical alert may stay unacknowledged before each escalation step, where no organization's
 # EscalationPolicy says otherwise (notifications/escalation.py).
 NOTIFICATION_ESCALATION_MINUTES = env.int("NOTIFICATION_ESCALATION_MINUTES", default=15)
+# A delivery claimed (`sending`) this long ago by a worker that vanished is handed on by the sweeper.
+NOTIFICATION_STALE_CLAIM_SECONDS = env.int("NOTIFICATION_STALE_CLAIM_SECONDS", default=300)
 
 # Secrets stored encrypted (config/crypto.py): Fernet keys, comma separated; the first encrypts, all decrypt
 # (rotation). Empty: one key derived from SECRET_KEY, fine for the zero-setup demo; production must set it.
