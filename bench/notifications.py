@@ -63,7 +63,10 @@ from django.test.utils import CaptureQueriesContext, override_settings  # noqa: 
 from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
+from rest_framework.pagination import CursorPagination  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
 from rest_framework_simplejwt.authentication import JWTAuthentication  # noqa: E402
 
 import notifications.services as services  # noqa: E402
@@ -71,6 +74,8 @@ from accounts.models import CareTeamGrant, Role, Scope, User  # noqa: E402
 from accounts.tokens import issue_tokens  # noqa: E402
 from config.startup import freeze_startup_objects  # noqa: E402
 from notifications import kinds  # noqa: E402
+from notifications.api.serializers import NotificationSerializer  # noqa: E402
+from notifications.api.views import NotificationViewSet  # noqa: E402
 from notifications.models import Delivery, Notification  # noqa: E402
 
 RECIPIENTS = 1_000  # the patient and 999 clinicians
@@ -139,9 +144,30 @@ def plain_inbox(request):  # noqa: ANN001, ANN201
     return JsonResponse(_rows(INBOX_OWNER["user"]), safe=False)
 
 
+class NoCountPagination(CursorPagination):
+    """What-if: keyset pagination on the inbox's own ordering; no COUNT(*)."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 20
+
+
+class NoCountInbox(NotificationViewSet):
+    pagination_class = NoCountPagination
+
+
+class SerializedInbox(APIView):
+    """What-if: the bare view through DRF: the same authentication, model instances, the real serializer."""
+
+    def get(self, request):  # noqa: ANN001, ANN201
+        rows = Notification.objects.filter(recipient=request.user).order_by("-created_at", "-id")[:20]
+        return Response(NotificationSerializer(rows, many=True).data)
+
+
 urlpatterns = [
     path("bench/bare-inbox/", bare_inbox),
     path("bench/plain-inbox/", plain_inbox),
+    path("bench/no-count-inbox/", NoCountInbox.as_view({"get": "list"})),
+    path("bench/serialized-inbox/", SerializedInbox.as_view()),
     path("", include("config.urls")),
 ]
 
@@ -287,29 +313,62 @@ def one_raw(pg: psycopg.Connection, patient: User, clinicians: list[User], key: 
     return elapsed
 
 
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    values = ", ".join(["%s"] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT DO NOTHING"
+
+
+INSERT_NOTIFICATIONS = insert_sql(N_TABLE, NOTIFICATION_COLUMNS)
+INSERT_DELIVERIES = insert_sql(D_TABLE, DELIVERY_COLUMNS)
+
+
+def one_executemany(pg: psycopg.Connection, patient: User, clinicians: list[User], key: str) -> float:
+    """The same rows through psycopg's executemany (pipelined) INSERT ... ON CONFLICT DO NOTHING, as notify's
+    doubled-event guard needs: the bare version of what the ORM sends, where COPY is the bare bulk load."""
+    notifications, deliveries = raw_rows(patient, clinicians, key)
+    started = time.perf_counter()
+    with pg.cursor() as cursor:
+        cursor.executemany(INSERT_NOTIFICATIONS, notifications)
+        cursor.executemany(INSERT_DELIVERIES, deliveries)
+    pg.commit()
+    elapsed = time.perf_counter() - started
+    stored = Delivery.objects.filter(notification__dedupe_key=key).count()
+    if stored != len(deliveries):
+        raise RuntimeError(f"raw executemany stored {stored} deliveries, expected {len(deliveries)}")
+    return elapsed
+
+
 def measure_fanout(pg: psycopg.Connection, patient: User, clinicians: list[User], runs: int, report: dict) -> None:
+    sides = {
+        "ours": lambda tag: one_ours(patient, tag)[0],
+        "copy": lambda tag: one_raw(pg, patient, clinicians, tag),
+        "executemany": lambda tag: one_executemany(pg, patient, clinicians, tag),
+    }
     err("Fan-out: warming up...")
-    one_ours(patient, "warm-ours")
-    one_raw(pg, patient, clinicians, "warm-raw")
-    ours, raw = [], []
+    for name, side in sides.items():
+        side(f"warm-{name}")
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
     for i in range(runs):
-        for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
-            if side == "ours":
-                ours.append(one_ours(patient, f"ours-{i}")[0])
-            else:
-                raw.append(one_raw(pg, patient, clinicians, f"raw-{i}"))
-        err(f"  fan-out run {i + 1}/{runs}: ours {ours[-1] * 1000:.1f} ms, raw {raw[-1] * 1000:.1f} ms")
-    ours_s, raw_s = statistics.median(ours), statistics.median(raw)
-    print(f"\nFan-out: one notify() of a critical alert to {RECIPIENTS:,} people vs raw COPY of the same rows")
+        for name in names[i % len(names) :] + names[: i % len(names)]:  # who goes first rotates
+            times[name].append(sides[name](f"{name}-{i}"))
+        err(f"  fan-out run {i + 1}/{runs}: " + ", ".join(f"{n} {t[-1] * 1000:.1f} ms" for n, t in times.items()))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    ours_s, raw_s, many_s = median["ours"], median["copy"], median["executemany"]
+    print(f"\nFan-out: one notify() of a critical alert to {RECIPIENTS:,} people vs raw inserts of the same rows")
     print(f"  ({RECIPIENTS:,} notifications + {3 * RECIPIENTS:,} deliveries, one transaction, commit included)")
-    print(f"  {runs} runs each after a warm-up, alternated; medians")
-    print(f"  ours  median {ours_s * 1000:8.1f} ms  (runs: {', '.join(f'{s * 1000:.0f}' for s in ours)})")
-    print(f"  raw   median {raw_s * 1000:8.1f} ms  (runs: {', '.join(f'{s * 1000:.0f}' for s in raw)})")
+    print(f"  {runs} runs each after a warm-up, rotated; medians")
+    for name, label in (("ours", "ours       "), ("copy", "raw COPY   "), ("executemany", "executemany")):
+        runs_ms = ", ".join(f"{t * 1000:.0f}" for t in times[name])
+        print(f"  {label} median {median[name] * 1000:8.1f} ms  (runs: {runs_ms})")
     print(f"  fanout_ratio = raw_copy_s / ours_s = {raw_s / ours_s:.3f}")
+    print(f"  against executemany INSERT ... ON CONFLICT DO NOTHING: {many_s / ours_s:.3f}")
     report.update(
         fanout_ratio=raw_s / ours_s,
         fanout_ours_ms=ours_s * 1000,
         fanout_raw_copy_ms=raw_s * 1000,
+        fanout_executemany_ms=many_s * 1000,
+        fanout_ratio_vs_executemany=many_s / ours_s,
         fanout_rows=RECIPIENTS + 3 * RECIPIENTS,
     )
 
@@ -318,12 +377,19 @@ def fanout_queries(patient: User, report: dict) -> None:
     handoff = HandOff()
     original, services.enqueue = services.enqueue, handoff
     try:
+        started = time.perf_counter()
         with CaptureQueriesContext(connection) as ctx, transaction.atomic():
             services.notify(KIND, patient=patient, scope=Scope.METRICS, payload=PAYLOAD, dedupe_key="queries")
+        total = time.perf_counter() - started
     finally:
         services.enqueue = original
-    report["fanout_queries"] = len(ctx.captured_queries)
-    print(f"\nStatements in one fan-out: {len(ctx.captured_queries)}")
+    sql = sum(float(query["time"]) for query in ctx.captured_queries)
+    report.update(fanout_queries=len(ctx.captured_queries), fanout_sql_ms=sql * 1000, fanout_total_ms=total * 1000)
+    print(
+        f"\nOne more fan-out, its statements timed by CaptureQueriesContext: {len(ctx.captured_queries)} statements, "
+        f"{sql * 1000:.0f} ms in the database driver of {total * 1000:.0f} ms (the rest is Python: model instances, "
+        "the SQL compiler, parameter adaptation)"
+    )
     for query in ctx.captured_queries:
         print(f"    - {float(query['time']) * 1000:7.1f} ms  {shorten(query['sql'])}")
 
@@ -449,14 +515,120 @@ def explain_inbox(client: Client) -> None:
         print(f"\n  {shorten(sql)}\n      {plan}")
 
 
-def explain(patient: User, client: Client) -> None:
+def what_ifs(patient: User) -> dict[str, float]:
+    """Where notify's time goes, by taking pieces away (nothing here changes the app)."""
+    recipients = [patient, *User.objects.filter(patient_grants__patient=patient)]
+    spec = kinds.get(KIND)
+    runs = 5
+
+    def timed(run):  # noqa: ANN001, ANN202
+        def once() -> float:
+            started = time.perf_counter()
+            with transaction.atomic():
+                run()
+            return time.perf_counter() - started
+
+        return once
+
+    n = [0]
+
+    def key() -> str:
+        n[0] += 1
+        return f"whatif-{n[0]}"
+
+    def notify_without_key() -> None:  # no dedupe pre-select, no ON CONFLICT, no re-select of what went in
+        services.notify(KIND, patient=patient, scope=Scope.METRICS, payload=PAYLOAD)
+
+    def notify_listed() -> None:  # the recipients handed in (already loaded): no grant query
+        services.notify(KIND, recipients=recipients, about=patient, payload=PAYLOAD, dedupe_key=key())
+
+    def orm_floor(ignore_conflicts: bool = False) -> None:  # the ORM alone: bulk_create of the same instances
+        now, dedupe = timezone.now(), key()
+        rows = [
+            Notification(
+                recipient_id=person.pk,
+                patient=patient,
+                kind=KIND,
+                severity=spec.severity,
+                title=spec.render(spec.title, PAYLOAD),
+                body=spec.render(spec.body, PAYLOAD),
+                data={"alert_id": "bench"},
+                dedupe_key=dedupe,
+            )
+            for person in recipients
+        ]
+        Notification.objects.bulk_create(rows, ignore_conflicts=ignore_conflicts)
+        Delivery.objects.bulk_create(
+            [
+                Delivery(notification=row, channel=channel, status=status, reason=reason, next_attempt_at=now)
+                for row in rows
+                for channel, status, reason in (
+                    ("email", "queued", ""),
+                    ("push", "queued", ""),
+                    ("sms", "not_sent", "channel_unavailable"),
+                )
+            ],
+            ignore_conflicts=ignore_conflicts,
+        )
+
+    def ours() -> None:
+        services.notify(KIND, patient=patient, scope=Scope.METRICS, payload=PAYLOAD, dedupe_key=key())
+
+    handoff = HandOff()  # in place until after every commit: the on-commit hand-off looks `enqueue` up then
+    original, services.enqueue = services.enqueue, handoff
+    try:
+        samples = alternate(
+            runs,
+            1,
+            {
+                "notify, as measured": timed(ours),
+                "notify without a dedupe key": timed(notify_without_key),
+                "notify to a list of loaded users": timed(notify_listed),
+                "ORM bulk_create of the same rows": timed(orm_floor),
+                "  the same, ignore_conflicts=True": timed(lambda: orm_floor(ignore_conflicts=True)),
+            },
+        )
+    finally:
+        services.enqueue = original
+    figures = {label: statistics.median(seconds) for label, seconds in samples.items()}
+    print(
+        f"\nWhat-ifs for the fan-out to {len(recipients):,} people (1 warm-up, {runs} runs each, rotated, medians, "
+        "commit included)"
+    )
+    for label, seconds in figures.items():
+        print(f"  {label:40s} {seconds * 1000:8.1f} ms")
+    return figures
+
+
+def inbox_what_ifs(client: Client, report: dict, n: int = 200) -> None:
+    """The inbox without its COUNT(*), and the bare query through DRF's serializer; rotated with ours and bare."""
+    urls = {
+        "ours": INBOX_URL,
+        "ours without COUNT (cursor pages)": "/bench/no-count-inbox/",
+        "bare through NotificationSerializer": "/bench/serialized-inbox/",
+        "bare": BARE_URL,
+    }
+    times = alternate(n, 20, {label: (lambda url=url: timed_get(client, url)[0]) for label, url in urls.items()})
+    print(f"\nWhat-ifs for the inbox ({n} requests each after 20 warm-up, rotated; means)")
+    for label, seconds in times.items():
+        mean = statistics.fmean(seconds) * 1000
+        print(f"  {label:40s} {mean:6.2f} ms")
+        report["whatif_inbox_" + "_".join(label.lower().replace("(", "").replace(")", "").split()) + "_ms"] = mean
+
+
+def explain(patient: User, client: Client, report: dict) -> None:
     n = [0]
 
     def fan_out() -> None:
         n[0] += 1
         one_ours(patient, f"profile-{n[0]}")
 
+    for label, seconds in what_ifs(patient).items():
+        report["whatif_fanout_" + "_".join(label.replace(",", "").replace("=", " ").split()).lower() + "_ms"] = (
+            seconds * 1000
+        )
     profile("one fan-out to 1,000", fan_out, 40)
+    inbox_what_ifs(client, report)
     profile("200 inbox requests", lambda: [timed_get(client, INBOX_URL) for _ in range(200)], 40)
     print("\nEXPLAIN (ANALYZE, BUFFERS) of the inbox request's statements")
     explain_inbox(client)
@@ -486,7 +658,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
         fanout_queries(patient, report)
         client = measure_inbox(inbox_owner, args.requests, report)
         if args.explain:
-            explain(patient, client)
+            explain(patient, client, report)
 
 
 def main() -> int:
