@@ -248,8 +248,9 @@ def test_a_worker_killed_mid_delivery_still_sends_once(not_eager, settings, tmp_
     answered 250 to DATA (it has accepted the message) but before the row is updated to `sent` leaves a
     claim that looks exactly like this one; the sweeper hands it on and the recipient gets the email twice.
     No SMTP server takes part in a transaction with our database, so that window (one UPDATE long) cannot
-    close; so is a worker that outlives its stale-claim time while the peer stalls (EMAIL_TIMEOUT keeps a
-    send far shorter than the 300 s default).
+    close. The same holds for a worker still inside its send when its claim goes stale (a peer that stalls
+    longer than NOTIFICATION_STALE_CLAIM_SECONDS): the base settings set no EMAIL_TIMEOUT, so only the task
+    time limits (60 s soft, 90 s hard, enforced by the prefork pool) keep a send well inside the 300 s default.
     """
     settings.NOTIFICATION_STALE_CLAIM_SECONDS = STALE_SECONDS  # what this process's sweeper calls stale
     purge(*QUEUES)
