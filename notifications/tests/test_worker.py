@@ -177,8 +177,8 @@ def test_a_delivery_enqueued_again_or_redelivered_is_sent_once(not_eager, tmp_pa
             assert told == []
             emails = list(Delivery.objects.filter(channel="email").values_list("pk", flat=True))
             assert len(emails) == 2
-            published = queue_length("notifications")  # notify's own enqueue: email and push per recipient
-            assert published == Delivery.objects.filter(status="queued").count() == 4
+            published = queue_length("notifications")  # notify's own enqueue: one task per queued delivery
+            assert published == Delivery.objects.filter(status="queued").count() >= len(emails)
 
             for delivery_id in emails:
                 deliver_task.delay(delivery_id)  # a caller's retry
