@@ -10,8 +10,8 @@ What it does:
      VACUUM ANALYZE, so the tables and their indexes are not empty;
   2. fan-out: one `notify("health_alert_critical", patient=..., scope="metrics", dedupe_key=...)`, as
      health_metrics/events.py calls it, in a transaction, commit included: the grant lookup, 1,000
-     notifications and 3,000 deliveries (email and push queued, SMS not_sent: no backend), against raw
-     psycopg COPY of the same 1,000 + 3,000 rows (every column the app writes) on a separate connection
+     notifications and a delivery per channel of the kind (email, push, SMS: 3,000), against raw
+     psycopg COPY of the same rows (every column the app writes) on a separate connection
      in one transaction, commit included. The on-commit hand-off to the workers is counted and left
      out (a worker sends; that is delivery, not fan-out). 1 warm-up, then --runs runs each,
      alternated, a fresh dedupe key per run; medians.
@@ -73,7 +73,7 @@ import notifications.services as services  # noqa: E402
 from accounts.models import CareTeamGrant, Role, Scope, User  # noqa: E402
 from accounts.tokens import issue_tokens  # noqa: E402
 from config.startup import freeze_startup_objects  # noqa: E402
-from notifications import kinds  # noqa: E402
+from notifications import channels, kinds  # noqa: E402
 from notifications.api.serializers import NotificationSerializer  # noqa: E402
 from notifications.api.views import NotificationViewSet  # noqa: E402
 from notifications.models import Delivery, Notification  # noqa: E402
@@ -105,6 +105,7 @@ DELIVERY_COLUMNS = (
     "channel",
     "status",
     "reason",
+    "address",
     "attempts",
     "last_error",
     "next_attempt_at",
@@ -218,12 +219,20 @@ def notification_row(recipient_id: uuid.UUID, patient_id: uuid.UUID | None, at: 
     )
 
 
-def delivery_rows(notification_id: uuid.UUID, at: datetime) -> list[tuple]:
-    """What notify() writes per recipient of a critical alert: email and push queued, SMS not_sent (no backend)."""
+def channel_shape() -> list[tuple[str, str, str]]:
+    """(channel, status, reason) of what notify() writes per recipient of the kind: each channel but in-app,
+    queued where a backend is registered, not_sent (channel_unavailable) where none is (nobody mutes here)."""
     return [
-        (notification_id, "email", "queued", "", 0, "", at, None, None, at),
-        (notification_id, "push", "queued", "", 0, "", at, None, None, at),
-        (notification_id, "sms", "not_sent", "channel_unavailable", 0, "", at, None, None, at),
+        (channel, "queued", "") if channel in channels.BACKENDS else (channel, "not_sent", "channel_unavailable")
+        for channel in kinds.get(KIND).channels
+        if channel != "in_app"
+    ]
+
+
+def delivery_rows(notification_id: uuid.UUID, at: datetime) -> list[tuple]:
+    return [
+        (notification_id, channel, status, reason, "", 0, "", at, None, None, at)
+        for channel, status, reason in channel_shape()
     ]
 
 
@@ -247,7 +256,7 @@ def load_background(pg: psycopg.Connection, people: list[User], inbox_owner: Use
         at = base + timedelta(seconds=n * 60)
         row = notification_row(people[n % len(people)].pk, people[0].pk, at, "")
         notifications.append(row)
-        deliveries.append((row[0], "email", "sent", "", 1, "", at, at, at, at))
+        deliveries.append((row[0], "email", "sent", "", "", 1, "", at, at, at, at))
     for n in range(INBOX):  # one a minute, some read
         at = base + timedelta(seconds=n * 60 + 30)
         row = list(notification_row(inbox_owner.pk, people[0].pk, at, ""))
@@ -290,7 +299,9 @@ def one_ours(patient: User, key: str) -> tuple[float, int, int]:
     if len(told) != RECIPIENTS:
         raise RuntimeError(f"notify told {len(told)} people, expected {RECIPIENTS}")
     deliveries = Delivery.objects.filter(notification__dedupe_key=key).count()
-    if deliveries != 3 * RECIPIENTS or len(handoff.ids) != 2 * RECIPIENTS:
+    shape = channel_shape()
+    queued = sum(1 for _, status, _ in shape if status == "queued")
+    if deliveries != len(shape) * RECIPIENTS or len(handoff.ids) != queued * RECIPIENTS:
         raise RuntimeError(f"notify wrote {deliveries} deliveries and handed on {len(handoff.ids)}")
     return elapsed, deliveries, len(handoff.ids)
 
@@ -356,7 +367,8 @@ def measure_fanout(pg: psycopg.Connection, patient: User, clinicians: list[User]
     median = {name: statistics.median(t) for name, t in times.items()}
     ours_s, raw_s, many_s = median["ours"], median["copy"], median["executemany"]
     print(f"\nFan-out: one notify() of a critical alert to {RECIPIENTS:,} people vs raw inserts of the same rows")
-    print(f"  ({RECIPIENTS:,} notifications + {3 * RECIPIENTS:,} deliveries, one transaction, commit included)")
+    per = len(channel_shape())
+    print(f"  ({RECIPIENTS:,} notifications + {per * RECIPIENTS:,} deliveries, one transaction, commit included)")
     print(f"  {runs} runs each after a warm-up, rotated; medians")
     for name, label in (("ours", "ours       "), ("copy", "raw COPY   "), ("executemany", "executemany")):
         runs_ms = ", ".join(f"{t * 1000:.0f}" for t in times[name])
@@ -369,7 +381,7 @@ def measure_fanout(pg: psycopg.Connection, patient: User, clinicians: list[User]
         fanout_raw_copy_ms=raw_s * 1000,
         fanout_executemany_ms=many_s * 1000,
         fanout_ratio_vs_executemany=many_s / ours_s,
-        fanout_rows=RECIPIENTS + 3 * RECIPIENTS,
+        fanout_rows=RECIPIENTS + per * RECIPIENTS,
     )
 
 
@@ -562,11 +574,7 @@ def what_ifs(patient: User) -> dict[str, float]:
             [
                 Delivery(notification=row, channel=channel, status=status, reason=reason, next_attempt_at=now)
                 for row in rows
-                for channel, status, reason in (
-                    ("email", "queued", ""),
-                    ("push", "queued", ""),
-                    ("sms", "not_sent", "channel_unavailable"),
-                )
+                for channel, status, reason in channel_shape()
             ],
             ignore_conflicts=ignore_conflicts,
         )
