@@ -40,16 +40,17 @@ def _clinicians(patient: User, scope: str) -> list[User]:
     return [grant.clinician for grant in grants]
 
 
-def _minutes(clinicians: list[User]) -> int:
-    shortest = EscalationPolicy.objects.filter(
-        organization__clinicians__user__in=[clinician.pk for clinician in clinicians]
-    ).aggregate(shortest=Min("minutes"))["shortest"]
+def _minutes(clinician_ids: list) -> int:
+    shortest = EscalationPolicy.objects.filter(organization__clinicians__user__in=clinician_ids).aggregate(
+        shortest=Min("minutes")
+    )["shortest"]
     return shortest or settings.NOTIFICATION_ESCALATION_MINUTES
 
 
 def open_escalation(*, subject: str, patient: User, scope: str, payload: dict[str, Any]) -> None:
     """Start the clock for a critical alert (once per subject: a repeated event keeps the first clock)."""
-    minutes = _minutes(_clinicians(patient, scope))
+    grants = CareTeamGrant.objects.active().with_scope(scope).filter(patient=patient)
+    minutes = _minutes(grants.values("clinician_id"))
     Escalation.objects.bulk_create(
         [
             Escalation(
@@ -89,7 +90,7 @@ def escalate_due(*, now: datetime | None = None, limit: int = 100) -> int:
         for escalation in due:
             step = escalation.step + 1
             clinicians = _clinicians(escalation.patient, escalation.scope)
-            minutes = _minutes(clinicians)
+            minutes = _minutes([clinician.pk for clinician in clinicians])
             if step == 1:
                 told = clinicians
             else:

@@ -192,6 +192,9 @@ STORAGES = {
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connection may hang before the send fails (and a notification is retried): without it a
+# stuck mail server holds a worker until the task's time limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="OpenVitals <no-reply@openvitals.local>")
 # Where the links in emails point: the app that shows the verify / reset screens.
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:8000")

@@ -249,8 +249,8 @@ def test_a_worker_killed_mid_delivery_still_sends_once(not_eager, settings, tmp_
     claim that looks exactly like this one; the sweeper hands it on and the recipient gets the email twice.
     No SMTP server takes part in a transaction with our database, so that window (one UPDATE long) cannot
     close. The same holds for a worker still inside its send when its claim goes stale (a peer that stalls
-    longer than NOTIFICATION_STALE_CLAIM_SECONDS): the base settings set no EMAIL_TIMEOUT, so only the task
-    time limits (60 s soft, 90 s hard, enforced by the prefork pool) keep a send well inside the 300 s default.
+    longer than NOTIFICATION_STALE_CLAIM_SECONDS): EMAIL_TIMEOUT (20 s) and the task time limits (60 s soft,
+    90 s hard, enforced by the prefork pool) keep a send well inside the 300 s default.
     """
     settings.NOTIFICATION_STALE_CLAIM_SECONDS = STALE_SECONDS  # what this process's sweeper calls stale
     purge(*QUEUES)
