@@ -18,6 +18,7 @@ import smtplib
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -30,6 +31,9 @@ from accounts.models import Profile
 from . import kinds
 from .models import Delivery, DeliveryStatus, Digest
 from .quiet import wall_clock
+
+if TYPE_CHECKING:
+    from .services import Outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +51,13 @@ def next_digest_at(now: datetime, zone: ZoneInfo, hour: int) -> datetime:
     return candidate
 
 
-def attach(rows: Iterable[Delivery], *, now: datetime) -> None:
+def attach(rows: Iterable[Outgoing], *, now: datetime) -> None:
     """Point each delivery waiting for a digest at its recipient's next digest (made when missing): three
     queries however many rows."""
     waiting = [row for row in rows if row.status == DeliveryStatus.IN_DIGEST]
     if not waiting:
         return
-    user_ids = {row.notification.recipient_id for row in waiting}
+    user_ids = {row.recipient_id for row in waiting}
     zones = dict(Profile.objects.filter(user_id__in=user_ids).values_list("user_id", "timezone"))
     due = {
         user_id: next_digest_at(now, ZoneInfo(zones.get(user_id) or "UTC"), settings.NOTIFICATION_DIGEST_HOUR)
@@ -69,7 +73,7 @@ def attach(rows: Iterable[Delivery], *, now: datetime) -> None:
         )
     }
     for row in waiting:
-        user_id = row.notification.recipient_id
+        user_id = row.recipient_id
         row.digest_id = ids[(user_id, due[user_id])]
 
 

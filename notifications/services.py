@@ -9,17 +9,22 @@ access rule: the patient, and every clinician whose active grant covers the even
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
 
 from accounts.models import CareTeamGrant, EmergencyContact, User
 from accounts.selectors import user_timezone
+from config.copy import copy_rows, next_ids
 
 from . import channels, digests, escalation, kinds
 from .models import (
@@ -61,48 +66,49 @@ def notify(
     spec = kinds.get(kind)
     payload = payload or {}
     queue_webhooks(kind, patient=patient or about, scope=scope, payload=payload, dedupe_key=dedupe_key)  # webhooks.py
-    people = {user.pk: user for user in recipients}
+    people = [user.pk for user in recipients]
     care_team: set = set()  # clinicians told because a grant covers the event: non-critical ones wait for a digest
     if patient is not None:
-        people.setdefault(patient.pk, patient)
+        people.append(patient.pk)
         if scope is not None:
-            grants = (
-                CareTeamGrant.objects.active().with_scope(scope).filter(patient=patient).select_related("clinician")
-            )
-            for grant in grants:
-                if grant.clinician_id not in people:
-                    people[grant.clinician_id] = grant.clinician
-                    care_team.add(grant.clinician_id)
-    if not people:
-        return []
-    rows = [
-        Notification(
-            recipient=person,
-            patient=patient or about,
-            kind=kind,
-            severity=spec.severity,
-            title=spec.render(spec.title, payload)[:200],
-            body=spec.render(spec.body, payload),
-            data={key: value for key, value in payload.items() if key in ("alert_id", "device_id", "url", "object_id")},
-            dedupe_key=dedupe_key,
-        )
-        for person in people.values()
-    ]
-    if dedupe_key:
+            grants = CareTeamGrant.objects.active().with_scope(scope).filter(patient=patient)
+            care_team = set(grants.values_list("clinician_id", flat=True)) - set(people)
+            people += care_team
+    people = list(dict.fromkeys(people))
+    if dedupe_key and people:
         seen = set(
             Notification.objects.filter(recipient_id__in=people, kind=kind, dedupe_key=dedupe_key).values_list(
                 "recipient_id", flat=True
             )
         )
-        rows = [row for row in rows if row.recipient_id not in seen]
+        people = [person for person in people if person not in seen]
+    if not people:
+        return []
     now = timezone.now()
+    # One event, one text: rendered once for everyone it tells.
+    title, body = spec.render(spec.title, payload)[:200], spec.render(spec.body, payload)
+    data = {key: value for key, value in payload.items() if key in ("alert_id", "device_id", "url", "object_id")}
+    about_id = (patient or about).pk if (patient or about) is not None else None
+    rows = [
+        Notification(
+            id=uuid.uuid4(),
+            recipient_id=person,
+            patient_id=about_id,
+            kind=kind,
+            severity=spec.severity,
+            title=title,
+            body=body,
+            data=data,
+            dedupe_key=dedupe_key,
+            created_at=now,
+        )
+        for person in people
+    ]
     with transaction.atomic():  # a savepoint: a doubled event racing this one loses cleanly
-        created = Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe_key))
-        if dedupe_key:  # with conflicts ignored, the ids made here that are stored are the rows that went in
-            created = list(Notification.objects.filter(pk__in=[row.pk for row in rows]).select_related("recipient"))
-        deliveries = _deliveries(spec, created, care_team=care_team, now=now)
+        created = _store_notifications(rows, dedupe=bool(dedupe_key))
+        deliveries = _deliveries(spec, created, care_team=care_team)
         if spec.escalates and patient is not None and created:
-            deliveries += _emergency_contacts(patient, created, now=now)
+            deliveries += _emergency_contacts(patient, created)
             escalation.open_escalation(
                 subject=escalation.subject_for(kind, payload, dedupe_key),
                 patient=patient,
@@ -110,18 +116,117 @@ def notify(
                 payload={key: payload[key] for key in ("metric", "message", "alert_id") if key in payload},
             )
         digests.attach(deliveries, now=now)
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-    ids = list(
-        Delivery.objects.filter(notification__in=created, status=DeliveryStatus.QUEUED).values_list("pk", flat=True)
-    )
+        ids = _store_deliveries(deliveries, now=now)
     if ids:
         transaction.on_commit(lambda: enqueue(ids))
     return created
 
 
-def _deliveries(
-    spec: kinds.Kind, notifications: Sequence[Notification], *, care_team: set, now: datetime
-) -> list[Delivery]:
+# Fan-out to many people is measured (bench/notifications.py): from this many rows on PostgreSQL, notifications
+# and deliveries are written with COPY instead of bulk_create (which builds and prepares every value again).
+COPY_FROM = 50
+NOTIFICATION_COLUMNS = (
+    "id",
+    "recipient_id",
+    "patient_id",
+    "kind",
+    "severity",
+    "title",
+    "body",
+    "data",
+    "dedupe_key",
+    "created_at",
+)
+DELIVERY_COLUMNS = (
+    "id",
+    "notification_id",
+    "channel",
+    "status",
+    "reason",
+    "address",
+    "digest_id",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+def _fast(count: int) -> bool:
+    return connection.vendor == "postgresql" and count >= COPY_FROM
+
+
+def _store_notifications(rows: list[Notification], *, dedupe: bool) -> list[Notification]:
+    """Write the notifications; answers those that went in (a doubled event racing this one loses its rows)."""
+    if _fast(len(rows)):
+        try:
+            with transaction.atomic():
+                copy_rows(
+                    Notification._meta.db_table,
+                    NOTIFICATION_COLUMNS,
+                    (
+                        (r.id, r.recipient_id, r.patient_id, r.kind, r.severity, r.title, r.body, Jsonb(r.data))
+                        + (r.dedupe_key, r.created_at)
+                        for r in rows
+                    ),
+                )
+        except UniqueViolation:  # a racing twin stored some: fall back to the path that skips them
+            pass
+        else:
+            for row in rows:
+                row._state.adding, row._state.db = False, "default"
+            return rows
+    created = Notification.objects.bulk_create(rows, ignore_conflicts=dedupe)
+    if dedupe:  # with conflicts ignored, the ids made here that are stored are the rows that went in
+        stored = set(Notification.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+        created = [row for row in rows if row.pk in stored]
+    return created
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A delivery row to write (plain, cheaper than a model instance when one event tells a thousand people)."""
+
+    notification_id: uuid.UUID
+    recipient_id: Any
+    channel: str
+    status: str = DeliveryStatus.QUEUED
+    reason: str = ""
+    address: str = ""
+    digest_id: int | None = None
+
+
+def _store_deliveries(rows: list[Outgoing], *, now: datetime) -> list[int]:
+    """Write the delivery rows; answers the ids of those to send now."""
+    if not rows:
+        return []
+    if _fast(len(rows)):
+        ids = next_ids(Delivery._meta.db_table, len(rows))
+        copy_rows(
+            Delivery._meta.db_table,
+            DELIVERY_COLUMNS,
+            (
+                (pk, r.notification_id, r.channel, r.status, r.reason, r.address, r.digest_id, 0, "", now, now)
+                for pk, r in zip(ids, rows, strict=True)
+            ),
+        )
+        return [pk for pk, r in zip(ids, rows, strict=True) if r.status == DeliveryStatus.QUEUED]
+    made = Delivery.objects.bulk_create(
+        Delivery(
+            notification_id=r.notification_id,
+            channel=r.channel,
+            status=r.status,
+            reason=r.reason,
+            address=r.address,
+            digest_id=r.digest_id,
+            next_attempt_at=now,
+        )
+        for r in rows
+    )
+    return [delivery.pk for delivery in made if delivery.status == DeliveryStatus.QUEUED]
+
+
+def _deliveries(spec: kinds.Kind, notifications: Sequence[Notification], *, care_team: set) -> list[Outgoing]:
     """One row per channel the kind uses and the person keeps on; muted ones are kept as `not_sent`.
 
     Non-critical emails wait for the daily digest (status `digest`) when they concern a patient whose grant told
@@ -141,31 +246,29 @@ def _deliveries(
         )
     rows = []
     for notification in notifications:
+        recipient = notification.recipient_id
         wanted_channels = spec.channels
-        if notification.recipient_id in digest_people and Channel.EMAIL not in wanted_channels:
+        if recipient in digest_people and Channel.EMAIL not in wanted_channels:
             wanted_channels = (*wanted_channels, Channel.EMAIL)  # the digest is an email, whatever the kind's channels
         for channel in wanted_channels:
             if channel == Channel.IN_APP:
                 continue  # the notification itself is the in-app message
-            wanted = choices.get((notification.recipient_id, channel), True)
-            muted = not wanted and spec.mutable
+            wanted = choices.get((recipient, channel), True) if choices else True
             status, reason = DeliveryStatus.QUEUED, ""
             if channel not in channels.BACKENDS:
                 status, reason = DeliveryStatus.NOT_SENT, "channel_unavailable"
-            elif muted:
+            elif not wanted and spec.mutable:
                 status, reason = DeliveryStatus.NOT_SENT, "muted"
-            elif notification.recipient_id in digest_people:
+            elif recipient in digest_people:
                 if channel == Channel.EMAIL:
                     status = DeliveryStatus.IN_DIGEST
-                elif notification.recipient_id in care_team:
+                elif recipient in care_team:
                     status, reason = DeliveryStatus.NOT_SENT, "in_digest"
-            rows.append(
-                Delivery(notification=notification, channel=channel, status=status, reason=reason, next_attempt_at=now)
-            )
+            rows.append(Outgoing(notification.pk, recipient, channel, status, reason))
     return rows
 
 
-def _emergency_contacts(patient: User, notifications: Sequence[Notification], *, now: datetime) -> list[Delivery]:
+def _emergency_contacts(patient: User, notifications: Sequence[Notification]) -> list[Outgoing]:
     """For a patient who opted in: an email to each emergency contact with an address, on the patient's own
     notification (no value in it: a call to check on them)."""
     own = next((n for n in notifications if n.recipient_id == patient.pk), None)
@@ -173,7 +276,7 @@ def _emergency_contacts(patient: User, notifications: Sequence[Notification], *,
         return []
     addresses = EmergencyContact.objects.filter(profile__user=patient).exclude(email="").values_list("email", flat=True)
     return [
-        Delivery(notification=own, channel=Channel.EMAIL, address=address, next_attempt_at=now)
+        Outgoing(own.pk, patient.pk, Channel.EMAIL, address=address)
         for address in dict.fromkeys(address.lower() for address in addresses)
     ]
 
