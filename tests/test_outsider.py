@@ -31,6 +31,9 @@ ADMIN_EXEMPT / ADMIN_STAFF_ONLY: model label -> why it is not patient data (staf
     clinicians, which is checked).
 ADMIN_VIEWS: URL name of a ModelAdmin's extra page -> {args(owner), scope, post}.
 OWNER_DATA: model label -> lookup of the owner: more rows in the before/after snapshot of the owner's data.
+STAFF_WRITES: URL name -> {make_staff(staff), body, post(patient, clinician)} for routes that only staff (or an
+    organization's clinicians) write: tests/test_bad_input.py sends its bad input to them as staff, on an
+    object made by `make_staff`.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ ADMIN_EXEMPT = _merged("ADMIN_EXEMPT")
 ADMIN_STAFF_ONLY = _merged("ADMIN_STAFF_ONLY")
 ADMIN_VIEWS = _merged("ADMIN_VIEWS")
 OWNER_DATA = _merged("OWNER_DATA")
+STAFF_WRITES = _merged("STAFF_WRITES")
 DEVICE_KEY_ACTOR = next(m.DEVICE_KEY_ACTOR for m in MODULES if hasattr(m, "DEVICE_KEY_ACTOR"))
 SCOPE_MISMATCHES: list[str] = []
 

@@ -78,3 +78,19 @@ ADMIN_STAFF_ONLY = {
     "notifications.webhookdelivery": "webhook attempts and errors (ids and kinds only), for staff",
     "notifications.verifiedphone": "a person's verified number for texts (masked; codes are never shown)",
 }
+
+
+def _subscription(staff):
+    from notifications.webhooks import create_subscription
+
+    subscription, _ = create_subscription(
+        owner=staff, organization_id=None, url="http://127.0.0.1:9/hook", kinds=["health_alert"]
+    )
+    return subscription
+
+
+_WEBHOOK_BODY = {"url": "http://127.0.0.1:9/hook", "kinds": ["health_alert"]}
+STAFF_WRITES = {
+    "webhook-subscription-list": {"post": lambda patient, clinician: dict(_WEBHOOK_BODY)},
+    "webhook-subscription-detail": {"make_staff": _subscription, "body": dict(_WEBHOOK_BODY)},
+}
