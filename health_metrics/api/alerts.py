@@ -15,6 +15,8 @@ from accounts.api.base import OwnedViewSet
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
 from config.filters import FilterSet
+from notifications.escalation import subject_for
+from notifications.models import Escalation
 
 from ..alerts import THRESHOLD_FIELDS, acknowledge_alert, deactivate_rule_override, save_rule_override, triage_order
 from ..catalog import get_catalog
@@ -24,6 +26,21 @@ from ..models import AlertDirection, AlertRule, AlertStatus, HealthAlert, Readin
 from .filters import filter_metric_type
 
 # --- Alerts -----------------------------------------------------------------------------------
+
+
+class EscalationStepSerializer(serializers.Serializer):
+    step = serializers.IntegerField(help_text="1: the consented clinicians again; 2: the organization's on-call staff.")
+    at = serializers.CharField(help_text="When the step was taken (ISO 8601).")
+    to = serializers.ListField(child=serializers.UUIDField(), help_text="Who was told.")
+
+
+class EscalationSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="open, acknowledged, resolved or exhausted (every step taken).")
+    step = serializers.IntegerField(help_text="Steps taken so far.")
+    next_step_at = serializers.DateTimeField(allow_null=True, help_text="When the next step is due, if open.")
+    steps = EscalationStepSerializer(many=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_by = serializers.UUIDField(source="closed_by_id", allow_null=True)
 
 
 class HealthAlertSerializer(serializers.ModelSerializer):
@@ -40,6 +57,10 @@ class HealthAlertSerializer(serializers.ModelSerializer):
     rule = serializers.UUIDField(source="rule_id", read_only=True)
     acknowledged_by = serializers.UUIDField(source="acknowledged_by_id", read_only=True, allow_null=True)
     readings = serializers.SerializerMethodField(help_text="Ids of the readings that raised the alert.")
+    escalation = serializers.SerializerMethodField(
+        help_text="A critical alert's escalation (notifications/escalation.py): open until acknowledged or resolved, "
+        "each step taken with when and to whom; null for alerts that never escalate."
+    )
 
     class Meta:
         model = HealthAlert
@@ -65,9 +86,15 @@ class HealthAlertSerializer(serializers.ModelSerializer):
             "rule",
             "rule_version",
             "readings",
+            "escalation",
             "created_at",
         )
         read_only_fields = fields
+
+    @extend_schema_field(EscalationSerializer(allow_null=True))
+    def get_escalation(self, alert: HealthAlert) -> dict | None:
+        found = getattr(alert, "escalation", None)
+        return None if found is None else EscalationSerializer(found).data
 
     def _shown(self, alert: HealthAlert) -> TypeDisplay:
         return units_for_request(self.context.get("request")).of(get_catalog().by_id[alert.metric_type_id])
@@ -130,6 +157,13 @@ class HealthAlertViewSet(DisplayUnitsMixin, mixins.ListModelMixin, mixins.Retrie
         )
         return triage_order(queryset)
 
+    def paginate_queryset(self, queryset):  # noqa: ANN001, ANN201
+        page = super().paginate_queryset(queryset)
+        return _with_escalations(page) if page is not None else None
+
+    def get_object(self) -> HealthAlert:
+        return _with_escalations([super().get_object()])[0]
+
     @extend_schema(request=None, responses=HealthAlertSerializer, parameters=[units_parameter()])
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
@@ -137,7 +171,16 @@ class HealthAlertViewSet(DisplayUnitsMixin, mixins.ListModelMixin, mixins.Retrie
         alert = self.get_object()
         acknowledge_alert(alert=alert, by=request.user)
         self.log_access([alert], action=AccessAction.UPDATE, per_object=True)
-        return Response(self.get_serializer(alert).data)
+        return Response(self.get_serializer(_with_escalations([alert])[0]).data)
+
+
+def _with_escalations(alerts: list[HealthAlert]) -> list[HealthAlert]:
+    """Each alert with its escalation, if it has one (one query for the page)."""
+    subjects = {subject_for("health_alert_critical", {"alert_id": str(alert.pk)}, ""): alert for alert in alerts}
+    found = {e.subject: e for e in Escalation.objects.filter(subject__in=subjects)} if subjects else {}
+    for subject, alert in subjects.items():
+        alert.escalation = found.get(subject)
+    return alerts
 
 
 # --- Rule overrides ---------------------------------------------------------------------------------

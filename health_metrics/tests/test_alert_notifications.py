@@ -82,3 +82,23 @@ def test_a_resolved_alert_stops_escalating(user):
     alert = HealthAlert.objects.get(user=user)
     acknowledge_alert(alert=alert, by=user)  # the patient saw it: that counts too
     assert Escalation.objects.get().status == "acknowledged"
+
+
+def test_the_alert_shows_its_escalation_steps_and_who_closed_it(user, django_capture_on_commit_callbacks):
+    clinician = ClinicianFactory(email="dr.steps@example.org")
+    CareTeamGrantFactory(patient=user, clinician=clinician, scopes=["metrics"])
+    add(user, GLUCOSE, 48)
+    check(user, GLUCOSE)
+    alert = HealthAlert.objects.get(user=user)
+    as_clinician = bearer(APIClient(), clinician)
+    assert as_clinician.get(f"/api/v1/health-metrics/alerts/{alert.pk}/").json()["escalation"]["status"] == "open"
+
+    escalate_due(now=timezone.now() + timedelta(minutes=16))
+
+    listed = as_clinician.get("/api/v1/health-metrics/alerts/").json()["results"]
+    (escalation,) = [item["escalation"] for item in listed if item["id"] == str(alert.pk)]
+    assert (escalation["status"], escalation["step"]) == ("open", 1)
+    assert escalation["steps"][0]["to"] == [str(clinician.pk)]
+    acknowledged = as_clinician.post(f"/api/v1/health-metrics/alerts/{alert.pk}/acknowledge/").json()
+    assert acknowledged["escalation"]["status"] == "acknowledged"
+    assert acknowledged["escalation"]["closed_by"] == str(clinician.pk)
