@@ -172,6 +172,7 @@ API_PARTS = {
         "notifications/preferences/",
         "notifications/webhooks/",
     ],
+    "appointments": ["providers/", "appointments/"],
 }
 
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AccessLogViewSet, CareTeamGrantViewSet
+from appointments.api.views import AppointmentViewSet, ProviderViewSet
 from config.api import ApiIndexView
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
@@ -44,6 +45,8 @@ router.register("iot-devices", DeviceViewSet, basename="device")
 router.register("notifications/push-devices", PushDeviceViewSet, basename="push-device")
 router.register("notifications/webhooks", WebhookSubscriptionViewSet, basename="webhook-subscription")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("providers", ProviderViewSet, basename="provider")
+router.register("appointments", AppointmentViewSet, basename="appointment")
 
 app_name = "api"
 urlpatterns = [

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "notifications",
     "health_metrics",
     "iot_devices",
+    "appointments",
     "records",
 ]
 
@@ -321,6 +322,7 @@ SPECTACULAR_SETTINGS = {
         "AlertRuleKindEnum": "health_metrics.models.RuleKind.choices",
         "NotificationSeverityEnum": "notifications.models.Severity.choices",
         "AlertSeverityEnum": "health_metrics.models.Severity.choices",
+        "AppointmentStatusEnum": "appointments.models.AppointmentStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
@@ -517,6 +519,10 @@ ROLLUP_DELAY_SECONDS = env.int("ROLLUP_DELAY_SECONDS", default=5)
 EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
 # Export files are deleted this long after they were made (an hourly job); the job then reads `expired`.
 EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
+
+# A patient cancels or reschedules their own appointment up to this many hours before its start (400 after);
+# the provider may at any time before it ends.
+APPOINTMENT_CANCEL_CUTOFF_HOURS = env.int("APPOINTMENT_CANCEL_CUTOFF_HOURS", default=24)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
