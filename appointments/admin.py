@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from accounts.admin import PatientDataAdmin
@@ -61,6 +62,7 @@ class AppointmentAdmin(PatientDataAdmin):
     raw_id_fields = ("patient", "provider", "booked_by", "status_changed_by", "rescheduled_from")
     date_hierarchy = "starts_at"
     inlines = [AppointmentEventInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # bookings go through the one path that the database guards
