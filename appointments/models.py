@@ -207,7 +207,7 @@ class AppointmentEvent(models.Model):
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     at = models.DateTimeField(default=timezone.now)
-    from_status = models.CharField(max_length=16, choices=AppointmentStatus.choices, blank=True)
+    from_status = models.CharField(max_length=16, choices=AppointmentStatus.choices, null=True, blank=True)  # noqa: DJ001 (null: the booking itself)
     to_status = models.CharField(max_length=16, choices=AppointmentStatus.choices)
     note = models.CharField(max_length=500, blank=True)
 
@@ -215,4 +215,4 @@ class AppointmentEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
+        return f"{self.from_status or 'booked'} → {self.to_status}"
