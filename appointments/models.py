@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -20,12 +21,19 @@ from accounts.selectors import visible_patients
 NO_DOUBLE_BOOKING = "appointment_no_double_booking"
 
 
+def validate_languages(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(code, str) and 0 < len(code) <= 16 for code in value):
+        raise ValidationError('A list of language codes, e.g. ["en", "fr"].', code="invalid_languages")
+
+
 class Provider(TimeStampedModel):
     """A clinician's booking settings; its id is the clinician's user id. Specialty and organization are theirs."""
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="provider")
     bio = models.TextField(blank=True)
-    languages = models.JSONField(default=list, blank=True, help_text='Language codes, e.g. ["en", "fr"].')
+    languages = models.JSONField(
+        default=list, blank=True, validators=[validate_languages], help_text='Language codes, e.g. ["en", "fr"].'
+    )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     buffer_before_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
     buffer_after_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
@@ -47,6 +55,10 @@ class Provider(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Provider {self.user}"
+
+    def clean(self) -> None:
+        if self.user_id is not None and not self.user.is_clinician:
+            raise ValidationError({"user": "A provider is a clinician's account."}, code="not_a_clinician")
 
 
 class AppointmentType(models.Model):

@@ -19,7 +19,7 @@ from accounts.selectors import visible_patients
 from config.api import UUID_REGEX
 
 from .. import selectors, services
-from ..models import Appointment, AppointmentEvent, AppointmentType
+from ..models import Appointment, AppointmentEvent, AppointmentType, Provider
 from .filters import AppointmentFilterSet, ProviderFilterSet
 from .serializers import (
     AppointmentCreateSerializer,
@@ -122,9 +122,9 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         data.is_valid(raise_exception=True)
         values = data.validated_data
         patient = self._patient(values.get("patient"))
-        provider = selectors.providers().filter(pk=values["provider"]).first()
+        provider = Provider.objects.select_related("user").filter(pk=values["provider"]).first()
         if provider is None:
-            raise exceptions.ValidationError({"provider": ["No such provider taking bookings."]})
+            raise exceptions.ValidationError({"provider": ["No such provider (see providers/)."]})
         appointment_type = AppointmentType.objects.filter(pk=values["appointment_type"]).first()
         if appointment_type is None or appointment_type.provider_id != provider.pk or not appointment_type.active:
             valid = ", ".join(

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
 from accounts.models import AccessLog, Scope
-from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory, UserFactory
+from accounts.tests.factories import CareTeamGrantFactory, ClinicianFactory
 from appointments.models import Appointment, AppointmentEvent, AppointmentStatus, DateOverride
 from appointments.tests.factories import AppointmentFactory, AppointmentTypeFactory, ProviderFactory, a_slot
 from conftest import bearer
@@ -90,7 +90,7 @@ def test_cancelled_bookings_hold_no_time(user, other_user, kind):
     ("start", "code"),
     [
         (lambda: a_slot(days=-1), "in_the_past"),
-        (lambda: a_slot(days=0, hour=0) + timedelta(days=0), "in_the_past"),
+        (lambda: a_slot(days=0, hour=0), "in_the_past"),
         (lambda: a_slot(days=3, hour=10, minute=5), "outside_availability"),
         (lambda: a_slot(days=3, hour=20), "outside_availability"),
         (lambda: a_slot(days=3, hour=17, minute=45), "outside_availability"),  # would end after 18:00
@@ -104,7 +104,7 @@ def test_an_unbookable_start_is_400_naming_why(user, kind, start, code):
     assert Appointment.objects.count() == 0
 
 
-def test_inside_minimum_notice_is_400(user, kind, monkeypatch):
+def test_inside_minimum_notice_is_400(user, kind):
     from django.utils import timezone
 
     soon = (timezone.now() + timedelta(minutes=60)).astimezone(UTC)
@@ -291,5 +291,36 @@ def test_a_stranger_cannot_book_with_themselves_as_provider(kind):
     assert error(response) == ("self_booking", "patient")
 
 
-def test_unused_user_factory_is_distinct():
-    assert UserFactory().pk != UserFactory().pk
+def test_a_provider_not_accepting_bookings_is_400_and_an_unknown_one_too(user, kind):
+    kind.provider.accepting = False
+    kind.provider.save()
+    response = book(bearer(APIClient(), user), kind, a_slot())
+    assert (response.status_code, error(response)) == (400, ("not_accepting", "provider"))
+    body = {"provider": str(user.pk), "appointment_type": str(kind.pk), "starts_at": a_slot().isoformat()}
+    response = bearer(APIClient(), user).post(URL, body, format="json")
+    assert response.status_code == 400
+    assert error(response)[1] == "provider"
+
+
+def test_a_provider_is_a_clinicians_account(user):
+    from django.core.exceptions import ValidationError
+
+    from appointments.models import Provider
+
+    with pytest.raises(ValidationError, match="clinician"):
+        Provider(user=user).full_clean()
+    with pytest.raises(ValidationError, match="language"):
+        Provider(user=ClinicianFactory(), languages="en").full_clean()
+
+
+def test_a_granted_clinician_lists_the_patients_appointments_and_staff_see_all(user, other_user, staff):
+    mine = AppointmentFactory(patient=user)
+    AppointmentFactory(patient=other_user)
+    clinician = ClinicianFactory()
+    CareTeamGrantFactory(patient=user, clinician=clinician, scopes=[Scope.APPOINTMENTS])
+
+    response = bearer(APIClient(), clinician).get(URL, {"patient": str(user.pk)})
+    assert [row["id"] for row in response.json()["results"]] == [str(mine.pk)]
+    assert bearer(APIClient(), clinician).get(URL, {"patient": str(other_user.pk)}).status_code == 404
+    assert bearer(APIClient(), staff).get(URL).json()["count"] == 2
+    assert AccessLog.objects.filter(actor_id=clinician.pk, patient_id=user.pk, action="list").count() == 1
