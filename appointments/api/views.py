@@ -55,9 +55,9 @@ class ProviderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"])
     def availability(self, request: Request, pk: str | None = None) -> Response:
         """Free slots of one appointment type in a range of the provider's local days (at most 31)."""
-        provider = self.get_object()
         query = AvailabilityQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query.is_valid(raise_exception=True)  # bad input is 400 whatever the id
+        provider = self.get_object()
         start_date, end_date = query.validated_data["start_date"], query.validated_data["end_date"]
         if end_date < start_date:
             raise exceptions.ValidationError({"end_date": ["Must not be before start_date."]})
