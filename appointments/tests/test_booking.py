@@ -1,6 +1,6 @@
 """Booking: 201, the 400s (past, notice, outside hours, horizon), 409 on a clash, and the database guard itself."""
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -324,3 +324,42 @@ def test_a_granted_clinician_lists_the_patients_appointments_and_staff_see_all(u
     assert bearer(APIClient(), clinician).get(URL, {"patient": str(other_user.pk)}).status_code == 404
     assert bearer(APIClient(), staff).get(URL).json()["count"] == 2
     assert AccessLog.objects.filter(actor_id=clinician.pk, patient_id=user.pk, action="list").count() == 1
+
+
+def _next_spring_forward_in_new_york(after):  # noqa: ANN001, ANN202
+    """The next local date on which New York's clocks go forward (the second Sunday of March), after `after`."""
+    from datetime import date
+
+    for year in (after.year, after.year + 1):
+        day = date(year, 3, 8)
+        day += timedelta(days=(6 - day.weekday()) % 7)
+        if day > after:
+            return day
+    raise AssertionError("unreachable")
+
+
+def test_availability_through_the_api_follows_the_providers_zone_across_a_dst_change(user):
+    from datetime import time
+
+    from django.utils import timezone
+
+    change = _next_spring_forward_in_new_york(timezone.now().date() + timedelta(days=2))
+    provider = ProviderFactory(
+        timezone="America/New_York", horizon_days=400, hours=[(day, time(9), time(10)) for day in range(7)]
+    )
+    kind = AppointmentTypeFactory(provider=provider, duration_minutes=60)
+    days = [change + timedelta(days=d) for d in (-1, 0, 1)]
+    query = {"start_date": days[0].isoformat(), "end_date": days[-1].isoformat(), "type": str(kind.pk)}
+
+    response = bearer(APIClient(), user).get(f"/api/v1/providers/{provider.pk}/availability/", query)
+
+    assert response.status_code == 200, response.content
+    slots = response.json()["slots"]
+    assert [s["starts_at"][11:] for s in slots] == ["14:00:00Z", "13:00:00Z", "13:00:00Z"]
+    assert [s["local_start"] for s in slots] == [
+        f"{days[0]}T09:00:00-05:00",
+        f"{days[1]}T09:00:00-04:00",
+        f"{days[2]}T09:00:00-04:00",
+    ]
+    booked = book(bearer(APIClient(), user), kind, datetime.fromisoformat(slots[1]["starts_at"]))
+    assert booked.status_code == 201, booked.content
