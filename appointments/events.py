@@ -63,10 +63,14 @@ def _payload(appointment: Appointment) -> dict:
     return {"appointment_id": str(appointment.pk), "starts_at": appointment.starts_at.isoformat()}
 
 
-def appointment_booked(appointment: Appointment) -> None:
+def appointment_booked(appointment: Appointment, *, by: User) -> None:
+    """The provider is told of a new request, and the patient too when someone else booked it for them."""
+    recipients = [person for person in (appointment.provider, appointment.patient) if person.pk != by.pk]
+    if not recipients:
+        return
     notify(
         "appointment_booked",
-        recipients=[appointment.provider],
+        recipients=recipients,
         about=appointment.patient,
         payload=_payload(appointment),
         dedupe_key=f"appointment:{appointment.pk}:booked",

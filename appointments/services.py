@@ -125,7 +125,7 @@ def book_appointment(
         when = f" (a visit from {clash.starts_at.isoformat()} to {clash.ends_at.isoformat()})" if clash else ""
         raise ConflictError(f"The provider already has a booking at that time{when}.", code="slot_taken") from None
     AppointmentEvent.objects.create(appointment=appointment, actor=booked_by, at=now, to_status=S.REQUESTED)
-    events.appointment_booked(appointment)
+    events.appointment_booked(appointment, by=booked_by)
     return appointment
 
 

@@ -139,6 +139,8 @@ def test_a_clinician_books_for_a_patient_whose_grant_covers_appointments(user, k
     assert response.status_code == 201, response.content
     assert response.json()["patient"] == str(user.pk)
     assert response.json()["booked_by"] == str(clinician.pk)
+    told = set(Notification.objects.filter(kind="appointment_booked").values_list("recipient_id", flat=True))
+    assert told == {user.pk, kind.provider.pk}
     assert AccessLog.objects.filter(actor_id=clinician.pk, patient_id=user.pk, action="create").count() == 1
 
 
