@@ -521,7 +521,7 @@ EXPORT_SYNC_MAX_READINGS = env.int("EXPORT_SYNC_MAX_READINGS", default=50_000)
 EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 
 # A patient cancels or reschedules their own appointment up to this many hours before its start (400 after);
-# the provider may at any time before it ends.
+# the provider may at any time (while the appointment is requested or confirmed).
 APPOINTMENT_CANCEL_CUTOFF_HOURS = env.int("APPOINTMENT_CANCEL_CUTOFF_HOURS", default=24)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
