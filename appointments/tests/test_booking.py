@@ -365,3 +365,9 @@ def test_availability_through_the_api_follows_the_providers_zone_across_a_dst_ch
     ]
     booked = book(bearer(APIClient(), user), kind, datetime.fromisoformat(slots[1]["starts_at"]))
     assert booked.status_code == 201, booked.content
+
+
+def test_staff_book_on_a_patients_behalf(user, staff, kind):
+    response = book(bearer(APIClient(), staff), kind, a_slot(), patient=str(user.pk))
+    assert response.status_code == 201, response.content
+    assert (response.json()["patient"], response.json()["booked_by"]) == (str(user.pk), str(staff.pk))
