@@ -67,7 +67,7 @@ def feed_appointments(*, user: User, now: datetime) -> list[Appointment]:
     return list(
         Appointment.objects.filter(Q(patient=user) | Q(provider=user), ends_at__gte=since)
         .select_related("provider")
-        .annotate(changes=Count("events"))
+        .annotate(changes=Count("events", filter=Q(events__from_status__isnull=False)))
         .order_by("starts_at")[:MAX_EVENTS]
     )
 
@@ -86,7 +86,7 @@ def build_feed(*, user: User, appointments: list[Appointment], now: datetime) ->
     for appointment in appointments:
         event = Event()
         event.add("uid", f"{appointment.pk}@openvitals")
-        event.add("sequence", max(getattr(appointment, "changes", 1) - 1, 0))
+        event.add("sequence", getattr(appointment, "changes", 0))
         event.add("dtstamp", (appointment.updated_at or now).astimezone(UTC))
         event.add("created", appointment.created_at.astimezone(UTC))
         event.add("last-modified", appointment.updated_at.astimezone(UTC))
