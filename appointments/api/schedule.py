@@ -268,6 +268,8 @@ class CalendarFeedView(APIView):
     content_negotiation_class = FeedNegotiation
 
     @extend_schema(
+        operation_id="appointments_calendar_feed",
+        summary="The calendar feed (iCalendar) of the token's owner",
         auth=[],
         parameters=[CalendarQuerySerializer],
         responses={
