@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from config.errors import ConflictError
@@ -67,12 +67,15 @@ def send_due_reminders(*, now: datetime | None = None) -> int:
     offsets = reminder_offsets()
     if not offsets:
         return 0
-    candidates = (
-        Appointment.objects.filter(
-            status=AppointmentStatus.CONFIRMED,
-            starts_at__gt=now,
-            starts_at__lte=now + timedelta(minutes=offsets[-1]),
+    # Only appointments with an unclaimed offset due (so a busy day's claimed ones never crowd out the rest).
+    due = Q()
+    for offset in offsets:
+        before = timedelta(minutes=offset)
+        due |= Q(starts_at__lte=now + before, created_at__lte=F("starts_at") - before) & ~Exists(
+            Reminder.objects.filter(appointment=OuterRef("pk"), offset_minutes=offset)
         )
+    candidates = (
+        Appointment.objects.filter(due, status=AppointmentStatus.CONFIRMED, starts_at__gt=now)
         .select_related("patient")
         .prefetch_related(Prefetch("reminders", queryset=Reminder.objects.only("appointment_id", "offset_minutes")))
         .order_by("starts_at")[:BATCH]

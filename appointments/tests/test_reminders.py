@@ -206,3 +206,17 @@ def test_the_grace_period_comes_from_the_setting(settings):
     assert mark_no_shows(now=NOW + timedelta(minutes=30)) == 1
     appointment.refresh_from_db()
     assert appointment.status == S.NO_SHOW
+
+
+@pytest.mark.django_db
+def test_appointments_already_reminded_do_not_crowd_out_due_ones(monkeypatch):
+    from appointments import reminders
+
+    monkeypatch.setattr(reminders, "BATCH", 1)
+    reminded = confirmed(timedelta(minutes=10))
+    Reminder.objects.create(appointment=reminded, offset_minutes=60)
+    Reminder.objects.create(appointment=reminded, offset_minutes=1440, skipped=True)
+    due = confirmed(timedelta(minutes=20))
+
+    assert send_due_reminders(now=NOW) == 1
+    assert reminders_of(due) == [(due.patient_id, f"appointment:{due.pk}:reminder:60")]
