@@ -96,3 +96,59 @@ def appointment_cancelled(appointment: Appointment, *, by: User) -> None:
         payload=_payload(appointment),
         dedupe_key=f"appointment:{appointment.pk}:cancelled",
     )
+
+
+# --- Reminders and expired requests (issue #13 §3: appointments/reminders.py) -----------------------------------
+# Told to the patient only: the provider has the day view and the calendar feed. Neither text names the provider,
+# the reason or the type (a specialty can say as much as a diagnosis).
+
+KINDS = (
+    *KINDS,
+    kinds.Kind(
+        "appointment_reminder",
+        "Appointment reminder",
+        Severity.INFO,
+        CHANNELS,
+        mutable=True,
+        title="Appointment reminder",
+        body="Your appointment on {starts_at} is in {when}.",
+        neutral="OpenVitals: you have an upcoming appointment.",
+    ),
+    kinds.Kind(
+        "appointment_expired",
+        "Appointment request expired",
+        Severity.INFO,
+        CHANNELS,
+        mutable=True,
+        title="Appointment request expired",
+        body="Your request for {starts_at} was not confirmed in time and has been cancelled.",
+        neutral="OpenVitals: an appointment request was not confirmed in time.",
+    ),
+)
+
+
+def _in_words(minutes: int) -> str:
+    if minutes % 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return "1 hour" if hours == 1 else f"{hours} hours"
+
+
+def appointment_reminder(appointment: Appointment, *, offset_minutes: int) -> None:
+    notify(
+        "appointment_reminder",
+        recipients=[appointment.patient],
+        about=appointment.patient,
+        payload={**_payload(appointment), "when": _in_words(offset_minutes)},
+        dedupe_key=f"appointment:{appointment.pk}:reminder:{offset_minutes}",
+    )
+
+
+def appointment_expired(appointment: Appointment) -> None:
+    notify(
+        "appointment_expired",
+        recipients=[appointment.patient],
+        about=appointment.patient,
+        payload=_payload(appointment),
+        dedupe_key=f"appointment:{appointment.pk}:expired",
+    )

@@ -228,3 +228,35 @@ class AppointmentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or 'booked'} → {self.to_status}"
+
+
+# --- Reminders and the calendar feed (issue #13 §3) -------------------------------------------------------------
+
+
+class Reminder(models.Model):
+    """One reminder of an appointment at one offset before its start; inserting the row is the claim, so it is sent
+    once however many beats run (appointments/reminders.py). `skipped`: claimed but not sent (a shorter one was due)."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="reminders")
+    offset_minutes = models.PositiveIntegerField()
+    skipped = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "offset_minutes"], name="reminder_once_per_offset"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offset_minutes} min before {self.appointment_id}"
+
+
+class CalendarFeed(TimeStampedModel):
+    """A person's iCalendar feed: only the SHA-256 of its secret token is stored; rotating replaces it."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="calendar_feed")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)  # the unique index is the feed's lookup
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id}"

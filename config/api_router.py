@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AccessLogViewSet, CareTeamGrantViewSet
+from appointments.api.schedule import CalendarFeedView, CalendarTokenView, DayView, StatsView, UpcomingView
 from appointments.api.views import AppointmentViewSet, ProviderViewSet
 from config.api import ApiIndexView
 from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
@@ -60,5 +61,12 @@ urlpatterns = [
     path("notifications/phone/confirm/", PhoneConfirmView.as_view(), name="notification-phone-confirm"),
     path("iot-devices/heartbeat/", HeartbeatView.as_view(), name="device-heartbeat"),
     path("health-metrics/export/", ExportViewSet.as_view({"get": "export"}), name="health-metrics-export"),
+    # Appointments: the caller's schedule and calendar feed (appointments/api/schedule.py). The feed's address ends
+    # in `.ics` (no slash), as calendar apps expect of a file they subscribe to.
+    path("appointments/upcoming/", UpcomingView.as_view(), name="appointment-upcoming"),
+    path("appointments/stats/", StatsView.as_view(), name="appointment-stats"),
+    path("appointments/day/", DayView.as_view(), name="appointment-day"),
+    path("appointments/calendar-token/", CalendarTokenView.as_view(), name="appointment-calendar-token"),
+    path("appointments/calendar.ics", CalendarFeedView.as_view(), name="appointment-calendar"),
     *router.urls,
 ]

@@ -7,15 +7,30 @@ lines from the standard library's loggers (Django, Celery, our own `logging` cal
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
+
+# Secrets that travel in a URL's query string (the calendar feed's `?token=`, which calendar apps cannot send in a
+# header): django-structlog logs each request's full path, so their values are replaced before any line is written.
+_SECRET_QUERY = re.compile(r"([?&;](?:token|access_token|refresh_token)=)[^&;\s\"']*", re.IGNORECASE)
+
+
+def redact_query_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: `token=<secret>` in any top-level string value becomes `token=[redacted]`."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "=" in value:
+            event_dict[key] = _SECRET_QUERY.sub(r"\1[redacted]", value)
+    return event_dict
+
 
 _shared_processors: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,
+    redact_query_secrets,
 ]
 
 structlog.configure(

@@ -51,3 +51,48 @@ ADMIN_MODELS = {"appointments.appointment": {"make": _appointment}}
 ADMIN_STAFF_ONLY = {"appointments.provider": "clinicians' booking settings, hours and types: set up by staff"}
 
 OWNER_DATA = {"appointments.appointmentevent": "appointment__patient"}
+
+
+# --- Issue #13 §3: the caller's schedule and the calendar feed (appointments/api/schedule.py) -------------------
+# These views answer the caller's own appointments only (no `?patient=`), so each outsider must see none of the
+# owner's; they declare no access_scope, so the registry states the scope they belong to.
+
+
+def _calendar_feed(owner):
+    from appointments.calendar import rotate_token
+    from appointments.models import CalendarFeed
+
+    rotate_token(user=owner)
+    return CalendarFeed.objects.get(user=owner)
+
+
+def _nothing_counted(body) -> bool:
+    return body["as_patient"]["total"] == 0 and body["as_provider"]["total"] == 0
+
+
+API_ROUTES.update(
+    {
+        "appointment-upcoming": {"make": _appointment, "scope": "appointments", "secret": "owner-secret-diagnosis"},
+        "appointment-stats": {"make": _appointment, "scope": "appointments", "check": _nothing_counted},
+        "appointment-day": {
+            "make": _appointment,
+            "scope": "appointments",
+            "secret": "owner-secret-diagnosis",
+            "query": {"date": a_slot(days=3).date().isoformat()},
+            "check": lambda body: body["appointments"] == [],
+        },
+        "appointment-calendar-token": {
+            "make": _calendar_feed,
+            "scope": "appointments",
+            "post": lambda owner, actor: {},
+            "post_status": 201,  # the outsider's own feed: the owner's token hash is in the snapshot, unchanged
+        },
+    }
+)
+
+NOT_PATIENT_SCOPED["appointment-calendar"] = (
+    "no JWT: the secret token in the URL is the credential; without the owner's token the answer is 404, which "
+    "appointments/tests/test_calendar.py checks with wrong, rotated and other people's tokens"
+)
+
+OWNER_DATA.update({"appointments.reminder": "appointment__patient", "appointments.calendarfeed": "user"})

@@ -450,6 +450,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "health_metrics.tasks.compute_health_scores_task",
         "schedule": crontab(minute=15),  # https://crontab.guru/#15_*_*_*_*
     },
+    # Appointments (appointments/reminders.py): reminders, expired requests, no-shows.
+    "send-due-appointment-reminders": {
+        "task": "appointments.tasks.send_due_appointment_reminders_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "expire-appointment-requests": {
+        "task": "appointments.tasks.expire_appointment_requests_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "mark-appointment-no-shows": {
+        "task": "appointments.tasks.mark_appointment_no_shows_task",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # Push through FCM HTTP v1 (notifications/channels.py): the endpoint is configurable so tests run a local peer.
@@ -523,6 +536,16 @@ EXPORT_RETENTION_HOURS = env.int("EXPORT_RETENTION_HOURS", default=72)
 # A patient cancels or reschedules their own appointment up to this many hours before its start (400 after);
 # the provider may at any time (while the appointment is requested or confirmed).
 APPOINTMENT_CANCEL_CUTOFF_HOURS = env.int("APPOINTMENT_CANCEL_CUTOFF_HOURS", default=24)
+# Reminders go to the patient this many minutes before a confirmed appointment (comma separated, appointments/
+# reminders.py); an unconfirmed request is cancelled (`expired`) this many hours before its start; a confirmed
+# appointment not checked in this many minutes after its start becomes a no-show.
+APPOINTMENT_REMINDER_OFFSETS_MINUTES = env.list("APPOINTMENT_REMINDER_OFFSETS_MINUTES", cast=int, default=[1440, 60])
+APPOINTMENT_REQUEST_EXPIRY_HOURS = env.int("APPOINTMENT_REQUEST_EXPIRY_HOURS", default=2)
+APPOINTMENT_NO_SHOW_GRACE_MINUTES = env.int("APPOINTMENT_NO_SHOW_GRACE_MINUTES", default=15)
+# The calendar feed (appointments/calendar.py): how often calendar apps are asked to refresh it, and how far back
+# it reaches.
+APPOINTMENT_CALENDAR_REFRESH_MINUTES = env.int("APPOINTMENT_CALENDAR_REFRESH_MINUTES", default=60)
+APPOINTMENT_CALENDAR_PAST_DAYS = env.int("APPOINTMENT_CALENDAR_PAST_DAYS", default=90)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
