@@ -110,9 +110,8 @@ def claim_and_send(*, appointment: Appointment, offset: int, skip: Iterable[int]
 
 
 def _system_change(*, appointment: Appointment, expected: str, target: str, note: str, now: datetime) -> bool:
-    # The colleague's compare-and-swap (services._swap) with no actor: the system makes this change, which no
-    # party's TRANSITIONS entry describes. To become a public service when the branches merge.
-    services._swap(appointment=appointment, expected=expected, target=target, actor=None, note=note, now=now)  # type: ignore[arg-type]
+    # The system makes this change (no actor), which no party's TRANSITIONS entry describes.
+    services.swap_status(appointment=appointment, expected=expected, target=target, actor=None, note=note, now=now)
     return True
 
 

@@ -171,7 +171,7 @@ def change_status(
             code="invalid_transition",
         )
     _check_timing(appointment=appointment, action=action, party=party, now=now)
-    _swap(
+    swap_status(
         appointment=appointment, expected=appointment.status, target=transition.target, actor=actor, note=note, now=now
     )
     if action == "confirm":
@@ -193,7 +193,11 @@ def _check_timing(*, appointment: Appointment, action: str, party: str, now: dat
         raise ValidationError("A no-show is marked only after the start time.", code="too_early")
 
 
-def _swap(*, appointment: Appointment, expected: str, target: str, actor: User, note: str, now: datetime) -> None:
+def swap_status(
+    *, appointment: Appointment, expected: str, target: str, actor: User | None, note: str, now: datetime
+) -> None:
+    """Move `appointment` from `expected` to `target` by one conditional UPDATE, and record who (None: the system,
+    e.g. an expired request) and when; 409 `status_changed` when someone moved it first."""
     changed = Appointment.objects.filter(pk=appointment.pk, status=expected).update(
         status=target, status_changed_at=now, status_changed_by=actor, updated_at=now
     )
