@@ -1,5 +1,8 @@
 """Exports of a patient's readings: CSV (streamed), a PDF report, a FHIR R4 Bundle; large ones made by a worker.
 
+A FHIR export of all types (no metric type named) also carries the patient's appointments of the period, when
+the one who asked may see them (the patient; a clinician with the appointments scope; a provider, their own).
+
 A CSV never sits whole in memory: rows come from a server-side cursor in chunks and leave as lines, to the
 client (a streaming response) or to a temporary file (a job). The PDF and the FHIR Bundle are built in memory:
 the PDF holds only aggregates, and the Bundle is one JSON document. An export above
@@ -39,6 +42,7 @@ from storages.backends.s3 import S3Storage
 
 from accounts.models import User
 from accounts.selectors import user_timezone
+from appointments.models import Appointment
 from config.sweeps import Sweep, enqueue_each
 from health_metrics.catalog import get_catalog
 from health_metrics.display import format_value
@@ -333,20 +337,48 @@ def _table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
 # --- FHIR ----------------------------------------------------------------------------------------
 
 
-def fhir_document(*, patient: User, readings: QuerySet) -> bytes:
-    """The FHIR collection Bundle (health_metrics.fhir) as JSON bytes."""
+def export_appointments(*, patient: User, requested_by: User, start: date, end: date) -> QuerySet:
+    """The patient's appointments starting on the local days start..end (the patient's zone), oldest first, of
+    those `requested_by` may see (Appointment.objects.for_user: the one access rule)."""
+    tz = user_timezone(patient)
+    since = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return (
+        Appointment.objects.for_user(requested_by)
+        .filter(patient=patient, starts_at__gte=since, starts_at__lt=until)
+        .select_related("patient", "provider", "appointment_type")
+        .order_by("starts_at", "id")
+    )
+
+
+def fhir_document(*, patient: User, readings: QuerySet, appointments: QuerySet | None = None) -> bytes:
+    """The FHIR collection Bundle (records.fhir) as JSON bytes."""
     patient = User.objects.select_related("profile").get(pk=patient.pk)
     rows = readings.select_related("metric_type").iterator(chunk_size=CSV_CHUNK_SIZE)
-    return json.dumps(bundle_for_export(patient=patient, readings=rows), cls=DjangoJSONEncoder).encode()
+    bundle = bundle_for_export(patient=patient, readings=rows, appointments=appointments or ())
+    return json.dumps(bundle, cls=DjangoJSONEncoder).encode()
 
 
 def export_document(
-    *, format: str, patient: User, start: date, end: date, metric_type: MetricType | None, readings: QuerySet
+    *,
+    format: str,
+    patient: User,
+    start: date,
+    end: date,
+    metric_type: MetricType | None,
+    readings: QuerySet,
+    requested_by: User | None = None,
 ) -> bytes:
-    """A PDF or FHIR export as bytes (a CSV is streamed instead: csv_lines)."""
+    """A PDF or FHIR export as bytes (a CSV is streamed instead: csv_lines).
+
+    A FHIR export of every type (`metric_type` None) also holds the appointments `requested_by` may see.
+    """
     if format == ExportFormat.PDF:
         return pdf_report(patient=patient, start=start, end=end, metric_type=metric_type, readings=readings)
-    return fhir_document(patient=patient, readings=readings)
+    appointments = None
+    if metric_type is None and requested_by is not None:
+        appointments = export_appointments(patient=patient, requested_by=requested_by, start=start, end=end)
+    return fhir_document(patient=patient, readings=readings, appointments=appointments)
 
 
 # --- Jobs ----------------------------------------------------------------------------------------
@@ -403,6 +435,7 @@ def run_export_job(*, job: ExportJob) -> ExportJob:
                 end=job.end_date,
                 metric_type=job.metric_type,
                 readings=readings,
+                requested_by=job.requested_by,
             )
             rows = readings.count()
             job.file.save(name, ContentFile(content), save=False)

@@ -1,7 +1,9 @@
-"""Our readings and users as FHIR R4 resources (plain JSON dicts), for the FHIR read API and the exports.
+"""Our readings, users, appointments and providers' schedules as FHIR R4 resources (plain JSON dicts), for the
+FHIR read API and the exports.
 
 Pure functions: they read the rows they are given and query nothing, so a caller that pages or streams
-readings controls the queries (load readings with `select_related("metric_type")`, users with "profile").
+readings controls the queries (load readings with `select_related("metric_type")`, users with "profile",
+appointments with "patient", "provider" and "appointment_type", providers with "user").
 
 The shapes follow FHIR R4 (4.0.1). The tests validate them with fhir.resources 8.x, whose top-level package
 is R5 and which ships no R4 package; its `R4B` models (4.3.0) are the closest: Observation, Patient, Bundle
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from accounts.models import User
+from appointments.models import Appointment, AppointmentStatus, AppointmentType, Provider
 from health_metrics.display import round_value
 from health_metrics.models import MetricType, Reading
 
@@ -24,6 +27,10 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 # Our own code system: every metric type's catalog code, so types without a LOINC code have a code too.
 METRIC_TYPE_SYSTEM = "https://openvitals.org/fhir/CodeSystem/metric-type"
+# Our own code systems for appointments: each provider's appointment types (code: the type's id), and how a
+# visit happens (R4 has no element for a video visit; R5 added virtualService).
+APPOINTMENT_TYPE_SYSTEM = "https://openvitals.org/fhir/CodeSystem/appointment-type"
+VISIT_MODE_SYSTEM = "https://openvitals.org/fhir/CodeSystem/visit-mode"
 
 CATEGORY_DISPLAY = {
     "vital-signs": "Vital Signs",
@@ -184,31 +191,174 @@ def patient_resource(user: User) -> dict[str, Any]:
     return resource
 
 
-def searchset_bundle(
-    *, readings: Iterable[Reading], total: int, base_url: str, links: dict[str, str]
+# --- Appointments, schedules and slots ------------------------------------------------------------------
+
+# Our status -> FHIR R4 AppointmentStatus. `requested` is `pending`: the patient has asked (accepted) and the
+# provider has not yet answered (FHIR's `proposed` is for a visit nobody has accepted yet). A `rescheduled`
+# booking is `cancelled` with the reason "rescheduled" (its replacement is a booking of its own).
+APPOINTMENT_STATUS = {
+    AppointmentStatus.REQUESTED: "pending",
+    AppointmentStatus.CONFIRMED: "booked",
+    AppointmentStatus.CHECKED_IN: "checked-in",
+    AppointmentStatus.COMPLETED: "fulfilled",
+    AppointmentStatus.CANCELLED: "cancelled",
+    AppointmentStatus.NO_SHOW: "noshow",
+    AppointmentStatus.RESCHEDULED: "cancelled",
+}
+CANCELATION_REASON_SYSTEM = "https://openvitals.org/fhir/CodeSystem/appointment-cancelation-reason"
+
+
+def appointment_type_concept(appointment_type: AppointmentType) -> dict[str, Any]:
+    """An appointment type as a serviceType: our own code (the type's id) and its name."""
+    return {
+        "coding": [
+            {"system": APPOINTMENT_TYPE_SYSTEM, "code": str(appointment_type.pk), "display": appointment_type.name}
+        ],
+        "text": appointment_type.name,
+    }
+
+
+def _visit_mode(telemedicine: bool) -> dict[str, Any]:
+    code, display = ("virtual", "Video visit") if telemedicine else ("in-person", "In-person visit")
+    return {"coding": [{"system": VISIT_MODE_SYSTEM, "code": code, "display": display}], "text": display}
+
+
+def _practitioner(user: User) -> dict[str, Any]:
+    return {"reference": f"Practitioner/{user.pk}", "display": user.get_full_name() or str(user.pk)}
+
+
+def appointment_resource(appointment: Appointment, *, patient_reference: str | None = None) -> dict[str, Any]:
+    """One booking as an Appointment: status, start/end, type, the patient and the provider as participants.
+
+    The reason the patient gave is in `reasonCode` (text only): it is the patient's data, shown only to whoever
+    may see the appointment. Clinical fields (notes, diagnosis, plan) and the video link never appear here.
+    """
+    kind = appointment.appointment_type
+    status = APPOINTMENT_STATUS[appointment.status]
+    patient = appointment.patient
+    resource: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "id": str(appointment.pk),
+        "meta": {"lastUpdated": _instant(appointment.updated_at)},
+        "status": status,
+    }
+    if appointment.status == AppointmentStatus.RESCHEDULED:
+        resource["cancelationReason"] = {
+            "coding": [{"system": CANCELATION_REASON_SYSTEM, "code": "rescheduled", "display": "Rescheduled"}],
+            "text": "Rescheduled",
+        }
+    resource |= {
+        "serviceType": [appointment_type_concept(kind)],
+        "appointmentType": _visit_mode(appointment.telemedicine),
+        "description": kind.name,
+        "start": _instant(appointment.starts_at),
+        "end": _instant(appointment.ends_at),
+        "minutesDuration": int((appointment.ends_at - appointment.starts_at).total_seconds() // 60),
+        "created": _instant(appointment.created_at),
+    }
+    if appointment.reason:
+        resource["reasonCode"] = [{"text": appointment.reason}]
+    resource["participant"] = [
+        {
+            "actor": {
+                "reference": patient_reference or f"Patient/{patient.pk}",
+                "display": patient.get_full_name() or str(patient.pk),
+            },
+            "required": "required",
+            "status": "accepted",
+        },
+        {
+            "actor": _practitioner(appointment.provider),
+            "required": "required",
+            # A request waits for the provider's answer.
+            "status": "needs-action" if appointment.status == AppointmentStatus.REQUESTED else "accepted",
+        },
+    ]
+    return resource
+
+
+def schedule_resource(provider: Provider, *, types: Iterable[AppointmentType], now: datetime) -> dict[str, Any]:
+    """A provider's one Schedule (its id is the provider's): the types offered, bookable from now to the horizon."""
+    resource: dict[str, Any] = {
+        "resourceType": "Schedule",
+        "id": str(provider.pk),
+        "active": provider.accepting and provider.user.is_active,
+    }
+    service_types = [appointment_type_concept(kind) for kind in types]
+    if service_types:
+        resource["serviceType"] = service_types
+    resource["actor"] = [_practitioner(provider.user)]
+    resource["planningHorizon"] = {
+        "start": _instant(now + timedelta(minutes=provider.minimum_notice_minutes)),
+        "end": _instant(now + timedelta(days=provider.horizon_days)),
+    }
+    resource["comment"] = f"Times in {provider.timezone}; slots every {provider.slot_interval_minutes} minutes."
+    return resource
+
+
+def slot_id(appointment_type: AppointmentType, start: datetime) -> str:
+    """A free slot's id: its type and start (FHIR ids are at most 64 of [A-Za-z0-9-.])."""
+    return f"{appointment_type.pk}.{int(start.timestamp())}"
+
+
+def slot_resource(
+    *, provider: Provider, appointment_type: AppointmentType, start: datetime, zone: Any
 ) -> dict[str, Any]:
-    """A search result page: `links` maps relation (self, next, previous) to URL; `base_url` ends in /r4."""
+    """One free slot of an appointment type, in the provider's local clock time."""
+    offset_minutes = int(start.astimezone(zone).utcoffset().total_seconds() // 60)
+    end = start + timedelta(minutes=appointment_type.duration_minutes)
+    return {
+        "resourceType": "Slot",
+        "id": slot_id(appointment_type, start),
+        "serviceType": [appointment_type_concept(appointment_type)],
+        "appointmentType": _visit_mode(appointment_type.telemedicine),
+        "schedule": {"reference": f"Schedule/{provider.pk}"},
+        "status": "free",
+        "start": _instant(start, offset_minutes),
+        "end": _instant(end, offset_minutes),
+    }
+
+
+# --- Bundles --------------------------------------------------------------------------------------------
+
+
+def searchset(
+    *, entries: Iterable[tuple[str, dict[str, Any]]], total: int, base_url: str, links: dict[str, str]
+) -> dict[str, Any]:
+    """A search result page of (relative URL, resource) entries; `links` maps relation to URL."""
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": [{"relation": relation, "url": url} for relation, url in links.items()],
         "entry": [
-            {
-                "fullUrl": f"{base_url}/Observation/{reading.pk}",
-                "resource": observation_resource(reading),
-                "search": {"mode": "match"},
-            }
-            for reading in readings
+            {"fullUrl": f"{base_url}/{url}", "resource": resource, "search": {"mode": "match"}}
+            for url, resource in entries
         ],
     }
 
 
-def bundle_for_export(*, patient: User, readings: Iterable[Reading]) -> dict[str, Any]:
-    """A `collection` Bundle of the Patient and one Observation per reading, for a file that leaves the server.
+def searchset_bundle(
+    *, readings: Iterable[Reading], total: int, base_url: str, links: dict[str, str]
+) -> dict[str, Any]:
+    """A search result page: `links` maps relation (self, next, previous) to URL; `base_url` ends in /r4."""
+    return searchset(
+        entries=((f"Observation/{reading.pk}", observation_resource(reading)) for reading in readings),
+        total=total,
+        base_url=base_url,
+        links=links,
+    )
+
+
+def bundle_for_export(
+    *, patient: User, readings: Iterable[Reading], appointments: Iterable[Appointment] = ()
+) -> dict[str, Any]:
+    """A `collection` Bundle of the Patient, one Observation per reading and one Appointment per booking, for a
+    file that leaves the server.
 
     A file has no server base to resolve `Patient/<id>` against, so entries are named by `urn:uuid:` (our ids
-    are UUIDs) and the Observations point at the Patient entry that way.
+    are UUIDs) and the Observations and Appointments point at the Patient entry that way (providers stay
+    `Practitioner/<id>`: a reference to this server's practitioner, not in the file).
     """
     patient_url = f"urn:uuid:{patient.pk}"
     entries = [{"fullUrl": patient_url, "resource": patient_resource(patient)}]
@@ -216,6 +366,13 @@ def bundle_for_export(*, patient: User, readings: Iterable[Reading]) -> dict[str
         observation = observation_resource(reading)
         observation["subject"] = {"reference": patient_url}
         entries.append({"fullUrl": f"urn:uuid:{reading.pk}", "resource": observation})
+    for appointment in appointments:
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{appointment.pk}",
+                "resource": appointment_resource(appointment, patient_reference=patient_url),
+            }
+        )
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -225,7 +382,8 @@ def bundle_for_export(*, patient: User, readings: Iterable[Reading]) -> dict[str
 
 
 def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any]:
-    """What this server answers (GET /fhir/r4/metadata): read and search of Observation, read of Patient."""
+    """What this server answers (GET /fhir/r4/metadata): read and search of Observation and Appointment, read of
+    Patient, search of Schedule and Slot (providers' public availability)."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -252,6 +410,31 @@ def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any
                         ],
                     },
                     {"type": "Patient", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "Appointment",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "patient", "type": "reference"},
+                            {"name": "practitioner", "type": "reference"},
+                            {"name": "date", "type": "date"},
+                            {"name": "status", "type": "token"},
+                            {"name": "_count", "type": "number"},
+                        ],
+                    },
+                    {
+                        "type": "Schedule",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [{"name": "actor", "type": "reference"}],
+                    },
+                    {
+                        "type": "Slot",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "schedule", "type": "reference"},
+                            {"name": "start", "type": "date"},
+                            {"name": "service-type", "type": "token"},
+                        ],
+                    },
                 ],
             }
         ],

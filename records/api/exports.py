@@ -177,7 +177,13 @@ class ExportViewSet(OwnedViewSet):
             response = StreamingHttpResponse(csv_lines(readings), content_type=CONTENT_TYPES[fmt])
         else:
             content = export_document(
-                format=fmt, patient=patient, start=start, end=end, metric_type=metric_type, readings=readings
+                format=fmt,
+                patient=patient,
+                start=start,
+                end=end,
+                metric_type=metric_type,
+                readings=readings,
+                requested_by=request.user,
             )
             response = HttpResponse(content, content_type=CONTENT_TYPES[fmt])
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -1,4 +1,5 @@
-"""The FHIR R4 read API under /fhir/r4/: Observation search and read, Patient read.
+"""The FHIR R4 read API under /fhir/r4/: Observation and Appointment search and read, Patient read, and the
+providers' public Schedule and free Slot searches.
 
 The same access rule, JWT authentication and access log as /api/v1/; answers are `application/fhir+json`
 and errors are OperationOutcome resources. A search is a filter over what the user may see: `patient=`
@@ -11,11 +12,13 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,13 +33,16 @@ from rest_framework.views import APIView, exception_handler
 from accounts.api.base import log_patient_access
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
+from appointments import selectors as appointment_selectors
+from appointments.availability import free_slots
+from appointments.models import Appointment, AppointmentType, Provider
 from config.inputs import check_date, text_error, utc_datetime
 from config.renderers import JSONRenderer
 from health_metrics.models import MetricType, Reading
 
 from .. import fhir
 
-PUBLISHED = datetime(2026, 11, 23, tzinfo=UTC)  # when the capabilities below last changed
+PUBLISHED = datetime(2026, 12, 3, tzinfo=UTC)  # when the capabilities below last changed
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 SEARCH_PARAMS = {"patient", "code", "date", "_count", "page", "_format"}
@@ -227,15 +233,19 @@ def _positive_int(params: Any, name: str, default: int, *, minimum: int) -> int:
     return number
 
 
-def parse_observation_search(params: Any) -> ObservationSearch:
+def _check_params(params: Any, supported: set[str]) -> None:
     for name, values in params.lists():  # text PostgreSQL cannot store is no search term either
         for value in [name, *values]:
             error = text_error(value)
             if error is not None:
                 raise exceptions.ValidationError({name: [error.message]}, code=error.code)
-    unknown = sorted(set(params) - SEARCH_PARAMS)
+    unknown = sorted(set(params) - supported)
     if unknown:
         raise exceptions.ValidationError({name: ["This search parameter is not supported."] for name in unknown})
+
+
+def parse_observation_search(params: Any) -> ObservationSearch:
+    _check_params(params, SEARCH_PARAMS)
     search = ObservationSearch(
         count=min(_positive_int(params, "_count", DEFAULT_COUNT, minimum=0), MAX_COUNT),
         page=_positive_int(params, "page", 1, minimum=1),
@@ -383,3 +393,347 @@ class MetadataView(FhirView):
 
     def get(self, request: Request) -> Response:
         return Response(fhir.capability_statement(base_url=self.base_url(), published=PUBLISHED))
+
+
+# --- Appointments -------------------------------------------------------------------------------------
+
+APPOINTMENT_SEARCH_PARAMS = {"patient", "practitioner", "date", "status", "_count", "page", "_format"}
+# FHIR status code -> our statuses (`cancelled` covers both ours that map to it).
+STATUS_FROM_FHIR: dict[str, list[str]] = {}
+for _ours, _theirs in fhir.APPOINTMENT_STATUS.items():
+    STATUS_FROM_FHIR.setdefault(_theirs, []).append(str(_ours))
+
+
+def _reference_ids(values: list[str], *, name: str, resource: str) -> list[uuid.UUID]:
+    """Comma-separated ids, each bare or `<resource>/<id>`: 400 naming the parameter for anything else."""
+    ids = []
+    for value in ",".join(values).split(","):
+        found = _uuid_or_none(value.strip().removeprefix(f"{resource}/"))
+        if found is None:
+            raise exceptions.ValidationError({name: [f"{value!r} is not a {resource} id (UUID or {resource}/<id>)."]})
+        ids.append(found)
+    return ids
+
+
+def _date_bounds(raw: str, name: str) -> tuple[str, date | datetime, date | datetime]:
+    """One date parameter as (prefix, start, end) of its implicit range; a 400 naming `name` when it is bad."""
+    match = _DATE_VALUE.match(raw.strip().replace(" ", "+"))
+    if match is None:
+        raise exceptions.ValidationError({name: [f"{raw!r} is not a FHIR date or dateTime."]})
+    prefix = match["prefix"] or "eq"
+    if prefix not in DATE_PREFIXES:
+        raise exceptions.ValidationError(
+            {name: [f"{raw!r}: the prefix {prefix!r} is not supported; use eq, gt, lt, ge or le."]}
+        )
+    try:
+        start, end = _date_range(match)
+    except ValueError as error:
+        raise exceptions.ValidationError({name: [f"{raw!r}: {error}."]}) from None
+    return prefix, start, end
+
+
+def _as_instant(moment: date | datetime, zone: ZoneInfo) -> datetime:
+    """A date is its midnight in `zone` (FHIR: a date without a zone is in the server's, here the provider's)."""
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def _appointment_date_filter(raw: str) -> Q:
+    """FHIR's Appointment `date` is the start (Appointment.start); a date is a day of the server's zone (UTC)."""
+    prefix, start, end = _date_bounds(raw, "date")
+    zone = timezone.get_default_timezone()
+    start, end = _as_instant(start, zone), _as_instant(end, zone)
+    return {
+        "eq": Q(starts_at__gte=start, starts_at__lt=end),
+        "ge": Q(starts_at__gte=start),
+        "gt": Q(starts_at__gte=end),
+        "le": Q(starts_at__lt=end),
+        "lt": Q(starts_at__lt=start),
+    }[prefix]
+
+
+def _status_filter(value: str) -> Q:
+    statuses = []
+    for code in value.split(","):
+        code = code.strip()
+        if code not in STATUS_FROM_FHIR and code not in ("proposed", "arrived", "entered-in-error", "waitlist"):
+            raise exceptions.ValidationError({"status": [f"{code!r} is not an Appointment status code."]})
+        statuses += STATUS_FROM_FHIR.get(code, [])
+    return Q(status__in=statuses)
+
+
+def parse_appointment_search(params: Any) -> ObservationSearch:
+    _check_params(params, APPOINTMENT_SEARCH_PARAMS)
+    search = ObservationSearch(
+        count=min(_positive_int(params, "_count", DEFAULT_COUNT, minimum=0), MAX_COUNT),
+        page=_positive_int(params, "page", 1, minimum=1),
+    )
+    if params.getlist("patient"):
+        search.filters.append(
+            Q(patient_id__in=_reference_ids(params.getlist("patient"), name="patient", resource="Patient"))
+        )
+    if params.getlist("practitioner"):
+        ids = _reference_ids(params.getlist("practitioner"), name="practitioner", resource="Practitioner")
+        search.filters.append(Q(provider_id__in=ids))
+    search.filters += [_appointment_date_filter(value) for value in params.getlist("date")]
+    search.filters += [_status_filter(value) for value in params.getlist("status")]
+    return search
+
+
+def _page_links(request: Request, search: ObservationSearch, total: int) -> dict[str, str]:
+    url = request.build_absolute_uri()
+    links = {"self": url}
+    if search.count and search.page * search.count < total:
+        links["next"] = replace_query_param(url, "page", search.page + 1)
+    if search.page > 1:
+        links["previous"] = (
+            remove_query_param(url, "page") if search.page == 2 else replace_query_param(url, "page", search.page - 1)
+        )
+    return links
+
+
+def _visible_appointments(user: User):  # noqa: ANN202
+    """The one access rule: one's own as patient or provider, and consented patients' (the appointments scope)."""
+    return Appointment.objects.for_user(user).select_related("patient", "provider", "appointment_type")
+
+
+@extend_schema(
+    tags=["fhir"],
+    parameters=[
+        OpenApiParameter("patient", str, description="Patient id (or Patient/<id>); comma = OR."),
+        OpenApiParameter("practitioner", str, description="The provider's id (or Practitioner/<id>); comma = OR."),
+        OpenApiParameter(
+            "date",
+            str,
+            many=True,
+            explode=True,
+            description="The start; repeatable; prefixes eq, ge, le, gt, lt; a date (UTC day) or dateTime with a zone.",
+        ),
+        OpenApiParameter(
+            "status", str, description="FHIR codes: pending, booked, checked-in, fulfilled, cancelled, noshow."
+        ),
+        OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
+        OpenApiParameter("page", int, description="Page number, from 1."),
+    ],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="A searchset Bundle of Appointments."),
+        400: _outcome("a bad search parameter."),
+        **UNAUTHENTICATED,
+    },
+)
+class AppointmentSearchView(FhirView):
+    """Appointments the user may see (as patient, as provider, or a consenting patient's), latest start first."""
+
+    operation_id = "fhir_appointment_search"
+
+    def get(self, request: Request) -> Response:
+        search = parse_appointment_search(request.query_params)
+        appointments = _visible_appointments(request.user).filter(*search.filters).order_by("-starts_at", "-id")
+        total = appointments.count()
+        offset = (search.page - 1) * search.count
+        page = list(appointments[offset : offset + search.count]) if search.count and offset < total else []
+        self.log_patient_access(
+            list(dict.fromkeys((a.patient_id, "") for a in page)), action=AccessAction.LIST, resource="appointment"
+        )
+        return Response(
+            fhir.searchset(
+                entries=[(f"Appointment/{a.pk}", fhir.appointment_resource(a)) for a in page],
+                total=total,
+                base_url=self.base_url(),
+                links=_page_links(request, search, total),
+            )
+        )
+
+
+@extend_schema(
+    tags=["fhir"],
+    parameters=[RESOURCE_ID],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="An Appointment."),
+        **UNAUTHENTICATED,
+        404: _outcome("no such Appointment for you."),
+    },
+)
+class AppointmentReadView(FhirView):
+    """One appointment; one out of the user's reach is 404."""
+
+    operation_id = "fhir_appointment_read"
+
+    def get(self, request: Request, pk: str) -> Response:
+        appointment_id = _uuid_or_none(pk)
+        appointment = _visible_appointments(request.user).filter(pk=appointment_id).first() if appointment_id else None
+        if appointment is None:
+            raise exceptions.NotFound(f"Appointment/{pk} is not known.")
+        self.log_patient_access(
+            [(appointment.patient_id, str(appointment.pk))], action=AccessAction.READ, resource="appointment"
+        )
+        return Response(fhir.appointment_resource(appointment))
+
+
+# --- Providers' schedules and free slots (public to signed-in users: no patient data) --------------------
+
+SCHEDULE_SEARCH_PARAMS = {"actor", "_format"}
+SLOT_SEARCH_PARAMS = {"schedule", "start", "service-type", "_format"}
+SLOT_DEFAULT_DAYS = 7
+SLOT_MAX_DAYS = 31
+
+
+def _providers() -> Any:
+    active_types = AppointmentType.objects.filter(active=True).order_by("name")
+    return appointment_selectors.providers().prefetch_related(Prefetch("appointment_types", queryset=active_types))
+
+
+@extend_schema(
+    tags=["fhir"],
+    parameters=[OpenApiParameter("actor", str, description="The provider: Practitioner/<id> (or the id); comma = OR.")],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="A searchset Bundle of Schedules."),
+        400: _outcome("a bad search parameter."),
+        **UNAUTHENTICATED,
+    },
+)
+class ScheduleSearchView(FhirView):
+    """Each provider taking bookings has one Schedule (its id is the provider's): the types offered, the horizon."""
+
+    operation_id = "fhir_schedule_search"
+
+    def get(self, request: Request) -> Response:
+        _check_params(request.query_params, SCHEDULE_SEARCH_PARAMS)
+        providers = _providers()
+        if request.query_params.getlist("actor"):
+            ids = _reference_ids(request.query_params.getlist("actor"), name="actor", resource="Practitioner")
+            providers = providers.filter(pk__in=ids)
+        now = timezone.now()
+        schedules = [
+            fhir.schedule_resource(provider, types=provider.appointment_types.all(), now=now) for provider in providers
+        ]
+        return Response(
+            fhir.searchset(
+                entries=[(f"Schedule/{s['id']}", s) for s in schedules],
+                total=len(schedules),
+                base_url=self.base_url(),
+                links={"self": request.build_absolute_uri()},
+            )
+        )
+
+
+def _slot_window(raw_values: list[str]) -> list[tuple[str, date | datetime, date | datetime]]:
+    return [_date_bounds(raw, "start") for raw in raw_values]
+
+
+@extend_schema(
+    tags=["fhir"],
+    parameters=[
+        OpenApiParameter("schedule", str, description="Required: Schedule/<provider id> (or the id)."),
+        OpenApiParameter(
+            "start",
+            str,
+            many=True,
+            explode=True,
+            description=(
+                "The slot's start: repeatable, prefixes eq, ge, le, gt, lt; a date (the provider's local day) or "
+                f"dateTime with a zone. Default: from now, {SLOT_DEFAULT_DAYS} days; at most {SLOT_MAX_DAYS} days."
+            ),
+        ),
+        OpenApiParameter(
+            "service-type", str, description="An appointment type id (or <system>|<id>); default: every active type."
+        ),
+    ],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="A searchset Bundle of free Slots."),
+        400: _outcome("a bad search parameter."),
+        **UNAUTHENTICATED,
+    },
+)
+class SlotSearchView(FhirView):
+    """A provider's free slots per appointment type, from the one availability function (status `free`).
+
+    Booked time is not shown as `busy` slots: who booked it is patient data, and when is not needed to book.
+    """
+
+    operation_id = "fhir_slot_search"
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        _check_params(params, SLOT_SEARCH_PARAMS)
+        bounds = _slot_window(params.getlist("start"))
+        type_ids = None
+        if params.getlist("service-type"):
+            type_ids = []
+            for token in ",".join(params.getlist("service-type")).split(","):
+                system, _, code = token.strip().rpartition("|")
+                type_id = _uuid_or_none(code)
+                if type_id is None or system not in ("", fhir.APPOINTMENT_TYPE_SYSTEM):
+                    raise exceptions.ValidationError(
+                        {
+                            "service-type": [
+                                f"{token!r} is not an appointment type id (or {fhir.APPOINTMENT_TYPE_SYSTEM}|<id>)."
+                            ]
+                        }
+                    )
+                type_ids.append(type_id)
+        if not params.getlist("schedule"):
+            raise exceptions.ValidationError({"schedule": ["Name the provider's schedule: Schedule/<id>."]})
+        schedule_ids = _reference_ids(params.getlist("schedule"), name="schedule", resource="Schedule")
+        now = timezone.now()
+        entries = []
+        for provider in _providers().filter(pk__in=schedule_ids):
+            entries += self.slots(provider, bounds=bounds, type_ids=type_ids, now=now)
+        entries.sort(key=lambda entry: (entry[1]["start"], entry[0]))
+        return Response(
+            fhir.searchset(
+                entries=entries,
+                total=len(entries),
+                base_url=self.base_url(),
+                links={"self": request.build_absolute_uri()},
+            )
+        )
+
+    def slots(self, provider: Provider, *, bounds: list, type_ids: list | None, now: datetime) -> list:
+        zone = ZoneInfo(provider.timezone)
+        lower, upper = now, None
+        for prefix, start, end in bounds:
+            start, end = _as_instant(start, zone), _as_instant(end, zone)
+            if prefix in ("ge", "eq"):
+                lower = max(lower, start)
+            if prefix == "gt":
+                lower = max(lower, end)
+            if prefix in ("le", "eq"):
+                upper = end if upper is None else min(upper, end)
+            if prefix == "lt":
+                upper = start if upper is None else min(upper, start)
+        first_day = lower.astimezone(zone).date()
+        if upper is None:
+            upper = _as_instant(first_day + timedelta(days=SLOT_DEFAULT_DAYS), zone)
+        if upper <= lower:
+            return []
+        last_day = (upper - timedelta(microseconds=1)).astimezone(zone).date()
+        if (last_day - first_day).days + 1 > SLOT_MAX_DAYS:
+            raise exceptions.ValidationError({"start": [f"At most {SLOT_MAX_DAYS} days of slots at a time."]})
+        types = [t for t in provider.appointment_types.all() if type_ids is None or t.pk in type_ids]
+        if not types:
+            return []
+        zone, hours, overrides = appointment_selectors.schedule(
+            provider=provider, start_date=first_day, end_date=last_day
+        )
+        blocked = appointment_selectors.blocked_ranges(
+            provider=provider, since=lower - timedelta(days=1), until=upper + timedelta(days=1)
+        )
+        entries = []
+        for kind in types:
+            starts = free_slots(
+                zone=zone,
+                hours=hours,
+                overrides=overrides,
+                blocked=blocked,
+                rules=appointment_selectors.rules_for(provider=provider, appointment_type=kind),
+                now=now,
+                start_date=first_day,
+                end_date=last_day,
+            )
+            for start in starts:
+                if lower <= start < upper:
+                    slot = fhir.slot_resource(provider=provider, appointment_type=kind, start=start, zone=zone)
+                    entries.append((f"Slot/{slot['id']}", slot))
+        return entries

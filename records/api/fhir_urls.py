@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from .fhir import MetadataView, ObservationReadView, ObservationSearchView, PatientReadView
+from .fhir import (
+    AppointmentReadView,
+    AppointmentSearchView,
+    MetadataView,
+    ObservationReadView,
+    ObservationSearchView,
+    PatientReadView,
+    ScheduleSearchView,
+    SlotSearchView,
+)
 
 app_name = "fhir"
 urlpatterns = [
@@ -10,4 +19,8 @@ urlpatterns = [
     path("Observation", ObservationSearchView.as_view(), name="observation-search"),
     path("Observation/<str:pk>", ObservationReadView.as_view(), name="observation-read"),
     path("Patient/<str:pk>", PatientReadView.as_view(), name="patient-read"),
+    path("Appointment", AppointmentSearchView.as_view(), name="appointment-search"),
+    path("Appointment/<str:pk>", AppointmentReadView.as_view(), name="appointment-read"),
+    path("Schedule", ScheduleSearchView.as_view(), name="schedule-search"),
+    path("Slot", SlotSearchView.as_view(), name="slot-search"),
 ]

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from appointments.tests.factories import AppointmentFactory
 from health_metrics.tests.factories import ReadingFactory
 from records.models import ExportJob
 
@@ -56,10 +57,23 @@ API_ROUTES = {
     },
     "fhir:observation-read": {"make": lambda owner: ReadingFactory(user=owner), "scope": "metrics"},
     "fhir:patient-read": {"make": lambda owner: owner, "scope": "metrics"},
+    "fhir:appointment-search": {
+        "make": lambda owner: AppointmentFactory(patient=owner, reason="owner-fhir-reason-9d1e"),
+        "scope": "appointments",
+        "secret": "owner-fhir-reason-9d1e",
+        "query_with_patient": True,
+    },
+    "fhir:appointment-read": {
+        "make": lambda owner: AppointmentFactory(patient=owner, reason="owner-fhir-reason-9d1e"),
+        "scope": "appointments",
+        "secret": "owner-fhir-reason-9d1e",
+    },
 }
 
 NOT_PATIENT_SCOPED = {
     "fhir:metadata": "the public CapabilityStatement",
+    "fhir:schedule-search": "providers' schedules (types offered, horizon): the public directory, no patient data",
+    "fhir:slot-search": "free slot times only, never who booked the taken ones",
 }
 
 ADMIN_MODELS = {

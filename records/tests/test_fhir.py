@@ -515,5 +515,11 @@ def test_the_capability_statement_is_public_and_valid(api_client):
     statement = CapabilityStatement.model_validate(response.json())
     assert statement.fhirVersion == "4.0.1"
     resources = {r.type: {i.code for i in r.interaction} for r in statement.rest[0].resource}
-    assert resources == {"Observation": {"read", "search-type"}, "Patient": {"read"}}
+    assert resources == {
+        "Observation": {"read", "search-type"},
+        "Patient": {"read"},
+        "Appointment": {"read", "search-type"},
+        "Schedule": {"search-type"},
+        "Slot": {"search-type"},
+    }
     assert {p.name for p in statement.rest[0].resource[0].searchParam} == {"patient", "code", "date", "_count"}
