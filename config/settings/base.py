@@ -257,6 +257,7 @@ DEMO_SEEDERS = [
     "health_metrics.demo.seed_demo_alerts",
     "health_metrics.demo.seed_demo_scores",
     "notifications.demo.seed_demo_escalation",
+    "appointments.demo.seed_demo_appointments",
 ]
 
 # --- API ----------------------------------------------------------------------------
