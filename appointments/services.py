@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -114,10 +114,7 @@ def book_appointment(
         rescheduled_from=rescheduled_from,
     )
     try:
-        with transaction.atomic():
-            if connection.vendor != "postgresql" and _clash(appointment) is not None:
-                raise IntegrityError(NO_DOUBLE_BOOKING)
-            appointment.save(force_insert=True)
+        _insert(appointment)
     except IntegrityError as error:
         if not _is_double_booking(error):
             raise
@@ -127,6 +124,29 @@ def book_appointment(
     AppointmentEvent.objects.create(appointment=appointment, actor=booked_by, at=now, to_status=S.REQUESTED)
     events.appointment_booked(appointment, by=booked_by)
     return appointment
+
+
+DEADLOCK_RETRIES = 3
+
+
+def _insert(appointment: Appointment) -> None:
+    """Insert the booking in a savepoint; IntegrityError when the database (or, on SQLite, the check) refuses it.
+
+    Two requests inserting overlapping rows at the same moment can deadlock on PostgreSQL: each has written its
+    row and, checking the exclusion constraint, waits for the other's uncommitted one. PostgreSQL aborts one
+    (`deadlock_detected`, 40P01); its savepoint is rolled back and the insert tried again, which now waits for the
+    other's transaction and then sees its row: a clash (409), or a free slot if that one rolled back.
+    """
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with transaction.atomic():
+                if connection.vendor != "postgresql" and _clash(appointment) is not None:
+                    raise IntegrityError(NO_DOUBLE_BOOKING)
+                appointment.save(force_insert=True)
+            return
+        except OperationalError as error:
+            if attempt == DEADLOCK_RETRIES or getattr(error.__cause__, "sqlstate", None) != "40P01":
+                raise
 
 
 def _is_double_booking(error: IntegrityError) -> bool:
