@@ -75,6 +75,8 @@ bench: install
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test $(PY) bench/ingest.py
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
 		$(PY) bench/notifications.py
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(PY) bench/appointments.py
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l INFO -Q ingest,default,notifications,integrations

@@ -19,6 +19,7 @@ Rules, all in the provider's zone:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -128,8 +129,21 @@ def working_starts(
     return starts
 
 
-def _overlaps(blocked: Range, taken: Sequence[Range]) -> bool:
-    return any(start < blocked[1] and blocked[0] < end for start, end in taken)
+class _Taken:
+    """Blocked ranges merged into sorted disjoint ones, for an overlap test by bisection.
+
+    Measured (bench/appointments.py): testing every slot against every booking made 30 days with 500 bookings
+    take 49 ms against 6 ms with none; a bisection per slot keeps it near the empty case.
+    """
+
+    def __init__(self, taken: Iterable[Range]) -> None:
+        merged = _union(taken)
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
+
+    def overlaps(self, blocked: Range) -> bool:
+        index = bisect_right(self.ends, blocked[0])  # the first merged range ending after this one starts
+        return index < len(self.starts) and self.starts[index] < blocked[1]
 
 
 def free_slots(
@@ -145,11 +159,12 @@ def free_slots(
 ) -> list[datetime]:
     """The bookable slot starts (aware, UTC) of the local days start_date..end_date, both included, in order."""
     earliest, latest = now + rules.minimum_notice, now + rules.horizon
+    taken = _Taken(blocked)
     slots = []
     day = start_date
     while day <= end_date:
         for start in working_starts(day=day, zone=zone, hours=hours, overrides=overrides, rules=rules):
-            if earliest <= start < latest and not _overlaps(rules.blocked(start), blocked):
+            if earliest <= start < latest and not taken.overlaps(rules.blocked(start)):
                 slots.append(start)
         day += timedelta(days=1)
     return slots

@@ -264,3 +264,24 @@ def test_slot_problem_accepts_the_second_occurrence_of_a_repeated_hour():
         start=second, zone=NEW_YORK, hours=every_day(time(0), time(3)), overrides=[], rules=rules, now=utc(2026, 10, 30)
     )
     assert problem is None
+
+
+def test_the_bisected_overlap_test_agrees_with_testing_every_booking():
+    """free_slots tests a slot against merged, sorted bookings by bisection (a measured hot path)."""
+    import random
+
+    from appointments.availability import _Taken
+
+    rng = random.Random(13)
+    base = datetime(2026, 3, 2, tzinfo=UTC)
+    for _ in range(200):
+        taken = []
+        for _ in range(rng.randrange(0, 12)):
+            start = base + timedelta(minutes=5 * rng.randrange(0, 100))
+            taken.append((start, start + timedelta(minutes=5 * rng.randrange(1, 12))))
+        index = _Taken(taken)
+        for _ in range(30):
+            start = base + timedelta(minutes=5 * rng.randrange(-5, 110))
+            blocked = (start, start + timedelta(minutes=5 * rng.randrange(1, 10)))
+            brute = any(s < blocked[1] and blocked[0] < e for s, e in taken)
+            assert index.overlaps(blocked) == brute, (taken, blocked)
