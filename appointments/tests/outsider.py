@@ -48,7 +48,12 @@ NOT_PATIENT_SCOPED = {
 
 ADMIN_MODELS = {"appointments.appointment": {"make": _appointment}}
 
-ADMIN_STAFF_ONLY = {"appointments.provider": "clinicians' booking settings, hours and types: set up by staff"}
+ADMIN_EXEMPT = {
+    "appointments.provider": (
+        "a clinician's own booking settings, hours, overrides and types: no patient data; a clinician sees and "
+        "edits only their own (appointments/tests/test_admin.py), staff every provider"
+    ),
+}
 
 OWNER_DATA = {"appointments.appointmentevent": "appointment__patient"}
 

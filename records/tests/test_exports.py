@@ -580,4 +580,7 @@ def test_the_demo_patient_has_open_alerts_a_score_history_and_downloads_csv_pdf_
     fhir = api_client.get(URL, {"format": "fhir", **period})
     assert fhir.status_code == 200
     bundle = Bundle.model_validate_json(fhir.content)
-    assert len(bundle.entry) == len(lines) - 1 + 1  # every reading, and the patient
+    kinds = [entry.resource.get_resource_type() for entry in bundle.entry]
+    assert kinds.count("Observation") == len(lines) - 1  # every reading
+    assert kinds.count("Patient") == 1
+    assert kinds.count("Appointment") >= 1  # the demo's past visits of the month (an export of every type)
