@@ -3,7 +3,8 @@
 The root conftest wraps Django's test client (and so DRF's APIClient): each response to a path the document
 describes must have a documented status code and content type, and its JSON body must be valid against the
 documented schema (openapi-schema-validator, the maintained OpenAPI 3.0 validator, in its read mode: a
-`writeOnly` field in a response is a violation). A shape that drifts from the document fails the test that
+`writeOnly` field in a response is a violation), formats included (`date-time`, `date`, `uuid`, `email`, and
+`uri` as schemathesis reads it: an empty string is not a URI). A shape that drifts from the document fails the test that
 got it, at the request.
 
 The document is the one `/api/schema/` serves, generated once per test process. Paths the document does not
@@ -16,11 +17,13 @@ content type the API refuses, say) opts out with `@pytest.mark.no_schema_check`.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
@@ -89,6 +92,18 @@ def registry() -> Registry:
     return Registry().with_resource(ROOT, Resource.from_contents(document(), default_specification=DRAFT4))
 
 
+FORMATS = copy.deepcopy(OAS30ReadValidator.FORMAT_CHECKER)
+
+
+@FORMATS.checks("uri", raises=ValueError)
+def _is_uri(value: object) -> bool:
+    """An absolute URI (scheme and a host or a path), as schemathesis checks `format: uri`."""
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme) and bool(parts.netloc or parts.path)
+
+
 @cache
 def validator_for(documented: str, method: str, status: str, media_type: str) -> OAS30ReadValidator | None:
     response, parts = _response(documented, method, status)
@@ -96,7 +111,7 @@ def validator_for(documented: str, method: str, status: str, media_type: str) ->
         return None
     pointer = "/".join(part.replace("~", "~0").replace("/", "~1") for part in (*parts, "content", media_type, "schema"))
     # Every reference (#/components/...) resolves inside the whole document.
-    return OAS30ReadValidator({"$ref": f"{ROOT}#/{pointer}"}, registry=registry())
+    return OAS30ReadValidator({"$ref": f"{ROOT}#/{pointer}"}, registry=registry(), format_checker=FORMATS)
 
 
 def describes(path: str) -> bool:

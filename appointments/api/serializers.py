@@ -111,6 +111,9 @@ class AppointmentSerializer(serializers.ModelSerializer):
     rescheduled_from = serializers.UUIDField(source="rescheduled_from_id", read_only=True, allow_null=True)
     rescheduled_to = serializers.SerializerMethodField(help_text="The booking that replaced this one, if any.")
     events = AppointmentEventSerializer(many=True, read_only=True, help_text="Every status change, oldest first.")
+    video_link = serializers.CharField(
+        read_only=True, help_text="The visit's URL, set by the provider for a telemedicine visit; empty until then."
+    )
 
     class Meta:
         model = Appointment
