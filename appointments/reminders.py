@@ -95,9 +95,16 @@ def send_due_reminders(*, now: datetime | None = None) -> int:
 
 
 def claim_and_send(*, appointment: Appointment, offset: int, skip: Iterable[int] = (), now: datetime) -> bool:
-    """Insert the reminder's row and notify in one transaction; False when another run holds the row."""
+    """Insert the reminder's row and notify in one transaction; False when another run holds the row, or the
+    appointment stopped being confirmed since it was read (its row is locked here, so a cancellation either
+    commits first and is seen, or waits for the reminder)."""
     try:
         with transaction.atomic():
+            still = Appointment.objects.select_for_update().filter(
+                pk=appointment.pk, status=AppointmentStatus.CONFIRMED
+            )
+            if not still.exists():
+                return False
             Reminder.objects.create(appointment=appointment, offset_minutes=offset, created_at=now)
             Reminder.objects.bulk_create(
                 [Reminder(appointment=appointment, offset_minutes=o, skipped=True, created_at=now) for o in skip],

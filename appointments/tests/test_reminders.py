@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from appointments import tasks
-from appointments.models import AppointmentEvent, AppointmentStatus, Reminder
+from appointments.models import Appointment, AppointmentEvent, AppointmentStatus, Reminder
 from appointments.reminders import due_offsets, expire_requests, mark_no_shows, send_due_reminders
 from appointments.tests.factories import AppointmentFactory
 from notifications.models import Notification
@@ -102,6 +102,18 @@ def test_a_second_job_that_read_the_same_appointments_sends_nothing():
     assert claim_and_send(appointment=appointment, offset=60, now=NOW) is True
     assert claim_and_send(appointment=appointment, offset=60, now=NOW) is False
     assert len(reminders_of(appointment)) == 1
+
+
+@pytest.mark.django_db
+def test_an_appointment_cancelled_after_the_job_read_it_gets_no_reminder():
+    """The job read it confirmed; it was cancelled before the claim: the claim sees the cancellation."""
+    from appointments.reminders import claim_and_send
+
+    appointment = confirmed(timedelta(minutes=50))
+    Appointment.objects.filter(pk=appointment.pk).update(status="cancelled")
+
+    assert claim_and_send(appointment=appointment, offset=60, now=NOW) is False
+    assert reminders_of(appointment) == []
 
 
 @pytest.mark.django_db
