@@ -227,6 +227,28 @@ def _practitioner(user: User) -> dict[str, Any]:
     return {"reference": f"Practitioner/{user.pk}", "display": user.get_full_name() or str(user.pk)}
 
 
+def practitioner_resource(provider: Provider) -> dict[str, Any]:
+    """A provider as a Practitioner: the directory's public facts (name, specialty, languages), what an
+    Appointment's or a Schedule's `Practitioner/{id}` reference resolves to."""
+    user = provider.user
+    resource: dict[str, Any] = {"resourceType": "Practitioner", "id": str(user.pk), "active": user.is_active}
+    if user.first_name or user.last_name:
+        name: dict[str, Any] = {"use": "official", "text": user.get_full_name(), "prefix": ["Dr"]}
+        if user.last_name:
+            name["family"] = user.last_name
+        if user.first_name:
+            name["given"] = [user.first_name]
+        resource["name"] = [name]
+    profile = getattr(user, "clinician_profile", None)
+    if profile is not None and profile.specialty:
+        resource["qualification"] = [{"code": {"text": profile.specialty}}]
+    if provider.languages:
+        resource["communication"] = [
+            {"coding": [{"system": "urn:ietf:bcp:47", "code": code}], "text": code} for code in provider.languages
+        ]
+    return resource
+
+
 def appointment_resource(appointment: Appointment, *, patient_reference: str | None = None) -> dict[str, Any]:
     """One booking as an Appointment: status, start/end, type, the patient and the provider as participants.
 
@@ -410,6 +432,7 @@ def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any
                         ],
                     },
                     {"type": "Patient", "interaction": [{"code": "read"}]},
+                    {"type": "Practitioner", "interaction": [{"code": "read"}]},
                     {
                         "type": "Appointment",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],

@@ -383,6 +383,29 @@ class PatientReadView(FhirView):
         return Response(fhir.patient_resource(patient))
 
 
+@extend_schema(
+    tags=["fhir"],
+    parameters=[RESOURCE_ID],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="A Practitioner."),
+        **UNAUTHENTICATED,
+        404: _outcome("no such Practitioner."),
+    },
+)
+class PractitionerReadView(FhirView):
+    """A provider as a Practitioner (the directory's public facts), what Appointment and Schedule references
+    name. Not patient data: any signed-in user may read it, as providers/ shows it."""
+
+    operation_id = "fhir_practitioner_read"
+
+    def get(self, request: Request, pk: str) -> Response:
+        provider_id = _uuid_or_none(pk)
+        provider = _providers().filter(pk=provider_id).first() if provider_id else None
+        if provider is None:
+            raise exceptions.NotFound(f"Practitioner/{pk} is not known.")
+        return Response(fhir.practitioner_resource(provider))
+
+
 @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The CapabilityStatement.")})
 class MetadataView(FhirView):
     """What this FHIR server answers; public, as FHIR clients read it before they sign in."""

@@ -9,6 +9,7 @@ from .fhir import (
     ObservationReadView,
     ObservationSearchView,
     PatientReadView,
+    PractitionerReadView,
     ScheduleSearchView,
     SlotSearchView,
 )
@@ -19,6 +20,7 @@ urlpatterns = [
     path("Observation", ObservationSearchView.as_view(), name="observation-search"),
     path("Observation/<str:pk>", ObservationReadView.as_view(), name="observation-read"),
     path("Patient/<str:pk>", PatientReadView.as_view(), name="patient-read"),
+    path("Practitioner/<str:pk>", PractitionerReadView.as_view(), name="practitioner-read"),
     path("Appointment", AppointmentSearchView.as_view(), name="appointment-search"),
     path("Appointment/<str:pk>", AppointmentReadView.as_view(), name="appointment-read"),
     path("Schedule", ScheduleSearchView.as_view(), name="schedule-search"),

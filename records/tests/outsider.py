@@ -74,6 +74,7 @@ NOT_PATIENT_SCOPED = {
     "fhir:metadata": "the public CapabilityStatement",
     "fhir:schedule-search": "providers' schedules (types offered, horizon): the public directory, no patient data",
     "fhir:slot-search": "free slot times only, never who booked the taken ones",
+    "fhir:practitioner-read": "a provider's directory entry (name, specialty, languages), as providers/ shows it",
 }
 
 ADMIN_MODELS = {

@@ -518,6 +518,7 @@ def test_the_capability_statement_is_public_and_valid(api_client):
     assert resources == {
         "Observation": {"read", "search-type"},
         "Patient": {"read"},
+        "Practitioner": {"read"},
         "Appointment": {"read", "search-type"},
         "Schedule": {"search-type"},
         "Slot": {"search-type"},

@@ -13,6 +13,7 @@ from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 from rest_framework.test import APIClient
@@ -263,6 +264,23 @@ def test_a_providers_schedule_is_a_valid_schedule(as_user, provider):
     assert fhir_json(as_user.get(f"{BASE}/Schedule", {"actor": "nobody"}), 400)["issue"][0]["expression"] == ["actor"]
 
 
+def test_an_appointments_practitioner_reference_resolves_to_a_valid_practitioner(as_user, provider):
+    provider.languages = ["en", "es"]
+    provider.save(update_fields=["languages"])
+    schedule = fhir_json(as_user.get(f"{BASE}/Schedule", {"actor": f"Practitioner/{provider.pk}"}))["entry"][0]
+    reference = schedule["resource"]["actor"][0]["reference"]
+
+    practitioner = fhir_json(as_user.get(f"{BASE}/{reference}"))
+
+    Practitioner.model_validate(practitioner)
+    assert practitioner["id"] == str(provider.pk)
+    assert practitioner["name"][0]["family"] == provider.user.last_name
+    assert [c["coding"][0]["code"] for c in practitioner["communication"]] == ["en", "es"]
+    assert fhir_json(as_user.get(f"{BASE}/Practitioner/{provider.pk}0"), 404)["resourceType"] == "OperationOutcome"
+    patient = UserFactory()
+    assert fhir_json(as_user.get(f"{BASE}/Practitioner/{patient.pk}"), 404)["resourceType"] == "OperationOutcome"
+
+
 def test_free_slots_are_valid_slots_of_the_schedule_without_the_booked_time(as_user, provider):
     monday = _next_monday()
     consultation = provider.appointment_types.get(name="Consultation")
@@ -376,3 +394,4 @@ def test_the_capability_statement_lists_appointment_schedule_and_slot(api_client
     assert resources["Appointment"] == {"read", "search-type"}
     assert resources["Schedule"] == {"search-type"}
     assert resources["Slot"] == {"search-type"}
+    assert resources["Practitioner"] == {"read"}
