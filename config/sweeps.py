@@ -7,14 +7,16 @@ everyone after it. Each item runs in its own savepoint, so a database error roll
 writes only and leaves the connection usable for the next.
 
 `enqueue_each`: the loop every sweeper of stranded work ends in, handing each row's id to its task
-again. Sweepers (stranded ingest batches, export jobs, outbox emails) find work that never reached a
+again. `hand_on`: the same for rows just written (after commit) and for sweepers that must not stop at a
+broker that is down: an id that cannot be published stays queued for the next sweep. Sweepers (stranded
+ingest batches, export jobs, outbox emails, notification and webhook deliveries) find work that never reached a
 worker (the broker was down when it was stored) or whose worker died; each task claims its row by a
 conditional update, so an id handed on twice is still processed once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,3 +55,17 @@ def enqueue_each(task: Task, ids: QuerySet[Any, Any], *, limit: int) -> int:
         task.delay(str(pk))
         count += 1
     return count
+
+
+def hand_on(task: Task, ids: Iterable[Any]) -> int:
+    """Publish `task(id)` for each id; one the broker refuses is logged and left to the next sweep (its row
+    stays queued). Returns how many were published."""
+    published = 0
+    for pk in ids:
+        try:
+            task.delay(pk)
+        except Exception:  # the broker is down: the row stays queued and the sweeper hands it on
+            logger.warning("task_not_enqueued", task=task.name, id=str(pk), exc_info=True)
+        else:
+            published += 1
+    return published

@@ -218,20 +218,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         "updated_at",
         "delivery_log",
     )
-    readonly_fields = (
-        "owner",
-        "organization",
-        "url",
-        "kinds",
-        "is_active",
-        "disabled_at",
-        "disabled_reason",
-        "consecutive_failures",
-        "previous_valid_until",
-        "created_at",
-        "updated_at",
-        "delivery_log",
-    )
+    readonly_fields = fields  # changed through the API (the URL is checked there) and the actions below
     actions = ["enable", "disable"]
 
     @admin.display(description="Deliveries")

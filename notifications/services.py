@@ -8,7 +8,6 @@ access rule: the patient, and every clinician whose active grant covers the even
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from psycopg.types.json import Jsonb
 from accounts.models import CareTeamGrant, EmergencyContact, User
 from accounts.selectors import user_timezone
 from config.copy import copy_rows, next_ids
+from config.sweeps import hand_on
 
 from . import channels, digests, escalation, kinds
 from .models import (
@@ -39,8 +39,6 @@ from .models import (
 )
 from .quiet import quiet_until
 from .webhooks import queue_webhooks
-
-logger = logging.getLogger(__name__)
 
 # Backoff between attempts of a delivery that can recover (seconds): then give up.
 RETRY_DELAYS = (60, 300, 1800, 7200)
@@ -284,11 +282,7 @@ def _emergency_contacts(patient: User, notifications: Sequence[Notification]) ->
 def enqueue(delivery_ids: list[int]) -> None:
     from .tasks import deliver_task
 
-    for delivery_id in delivery_ids:
-        try:
-            deliver_task.delay(delivery_id)
-        except Exception:  # the broker is down: the row stays queued and the sweeper hands it on
-            logger.warning("notification delivery %s not enqueued; the sweeper will", delivery_id, exc_info=True)
+    hand_on(deliver_task, delivery_ids)  # a broker that is down leaves them queued for the sweeper
 
 
 def deliver(*, delivery_id: int, now: datetime | None = None) -> str | None:

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from accounts.models import CareTeamGrant, User
 from config import crypto
+from config.sweeps import hand_on
 
 from . import kinds as kind_registry
 from .models import WebhookDelivery, WebhookDeliveryStatus, WebhookSubscription
@@ -240,11 +241,7 @@ def queue_webhooks(
 def enqueue_webhook_deliveries(delivery_ids: Iterable[int]) -> None:
     from .tasks import send_webhook_delivery_task
 
-    for delivery_id in delivery_ids:
-        try:
-            send_webhook_delivery_task.delay(delivery_id)
-        except Exception:  # the broker is down: the row stays queued and the sweeper hands it on
-            logger.warning("webhook delivery %s not enqueued; the sweeper will", delivery_id, exc_info=True)
+    hand_on(send_webhook_delivery_task, delivery_ids)  # a broker that is down leaves them queued for the sweeper
 
 
 # --- Sending --------------------------------------------------------------------------------------------------------
