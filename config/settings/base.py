@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "health_metrics",
     "iot_devices",
     "appointments",
+    "medications",
     "records",
 ]
 
