@@ -173,6 +173,13 @@ API_PARTS = {
         "notifications/webhooks/",
     ],
     "appointments": ["providers/", "appointments/"],
+    "medications": [
+        "medications/",
+        "medications/catalog/",
+        "medications/doses/",
+        "medications/adherence/",
+        "medications/stats/",
+    ],
 }
 
 

@@ -11,6 +11,14 @@ from health_metrics.api.alerts import AlertRuleViewSet, HealthAlertViewSet
 from health_metrics.api.scores import DailyHealthScoreViewSet
 from health_metrics.api.views import DataSourceViewSet, MetricTypeViewSet, ReadingViewSet, TargetViewSet
 from iot_devices.api.views import DeviceAlertViewSet, DeviceViewSet, HeartbeatView, IngestBatchViewSet
+from medications.api.views import (
+    AdherenceView,
+    CatalogViewSet,
+    DoseViewSet,
+    InteractionCheckView,
+    MedicationPlanViewSet,
+)
+from medications.api.views import StatsView as MedicationStatsView
 from notifications.api.views import (
     MessageView,
     NotificationViewSet,
@@ -48,6 +56,9 @@ router.register("notifications/webhooks", WebhookSubscriptionViewSet, basename="
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("providers", ProviderViewSet, basename="provider")
 router.register("appointments", AppointmentViewSet, basename="appointment")
+router.register("medications/catalog", CatalogViewSet, basename="medication-catalog")
+router.register("medications/doses", DoseViewSet, basename="dose")
+router.register("medications", MedicationPlanViewSet, basename="medication")
 
 app_name = "api"
 urlpatterns = [
@@ -68,5 +79,9 @@ urlpatterns = [
     path("appointments/day/", DayView.as_view(), name="appointment-day"),
     path("appointments/calendar-token/", CalendarTokenView.as_view(), name="appointment-calendar-token"),
     path("appointments/calendar.ics", CalendarFeedView.as_view(), name="appointment-calendar"),
+    # Medications: the checks and summaries beside the plans (medications/api/views.py).
+    path("medications/interactions/", InteractionCheckView.as_view(), name="medication-interactions"),
+    path("medications/adherence/", AdherenceView.as_view(), name="medication-adherence"),
+    path("medications/stats/", MedicationStatsView.as_view(), name="medication-stats"),
     *router.urls,
 ]

@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import Scope, TimeStampedModel, User, validate_timezone
 from accounts.querysets import PatientOwnedQuerySet
@@ -182,6 +183,9 @@ class MedicationPlan(TimeStampedModel):
         Medication, on_delete=models.PROTECT, null=True, blank=True, related_name="plans"
     )  # None: a free-text name
     name = models.CharField(max_length=300)
+    # What the plan is known to contain: the catalog medication's ingredients, or those its free-text name was
+    # recognised as when saved; the safety checks read these (empty: an unrecognised name, nothing to check).
+    ingredients = models.ManyToManyField(Ingredient, blank=True, related_name="+")
     dose = models.DecimalField(
         max_digits=10, decimal_places=3, validators=[MinValueValidator(Decimal("0.001"))], default=Decimal(1)
     )
@@ -209,6 +213,9 @@ class MedicationPlan(TimeStampedModel):
     prescriber_name = models.CharField(max_length=200, blank=True)
     stock = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     refill_threshold = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    # Doses are materialised from this moment on: the plan's creation, then each change of its schedule or of the
+    # patient's timezone (so a changed schedule never back-fills doses before the change).
+    doses_from = models.DateTimeField(default=timezone.now, editable=False)
     # Set when the refill reminder for the current stock level was sent; a refill clears it (the claim).
     refill_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)

@@ -259,6 +259,7 @@ DEMO_SEEDERS = [
     "health_metrics.demo.seed_demo_scores",
     "notifications.demo.seed_demo_escalation",
     "appointments.demo.seed_demo_appointments",
+    "medications.demo.seed_demo_medications",
 ]
 
 # --- API ----------------------------------------------------------------------------
@@ -325,6 +326,9 @@ SPECTACULAR_SETTINGS = {
         "NotificationSeverityEnum": "notifications.models.Severity.choices",
         "AlertSeverityEnum": "health_metrics.models.Severity.choices",
         "AppointmentStatusEnum": "appointments.models.AppointmentStatus.choices",
+        "PlanStatusEnum": "medications.models.PlanStatus.choices",
+        "DoseStatusEnum": "medications.models.DoseStatus.choices",
+        "InteractionSeverityEnum": "medications.models.Severity.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
@@ -465,6 +469,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "appointments.tasks.mark_appointment_no_shows_task",
         "schedule": timedelta(minutes=5),
     },
+    # Medications (medications/doses.py): the next 48 h of doses, reminders, missed doses, refills, ended plans.
+    "materialise-doses": {
+        "task": "medications.tasks.materialise_doses_task",
+        "schedule": timedelta(minutes=30),
+    },
+    "send-dose-reminders": {
+        "task": "medications.tasks.send_dose_reminders_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "mark-missed-doses": {
+        "task": "medications.tasks.mark_missed_doses_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "send-refill-reminders": {
+        "task": "medications.tasks.send_refill_reminders_task",
+        "schedule": timedelta(hours=1),
+    },
+    "complete-ended-plans": {
+        "task": "medications.tasks.complete_ended_plans_task",
+        "schedule": crontab(minute=5, hour=0),  # https://crontab.guru/#5_0_*_*_*
+    },
 }
 
 # Push through FCM HTTP v1 (notifications/channels.py): the endpoint is configurable so tests run a local peer.
@@ -548,6 +573,12 @@ APPOINTMENT_NO_SHOW_GRACE_MINUTES = env.int("APPOINTMENT_NO_SHOW_GRACE_MINUTES",
 # it reaches.
 APPOINTMENT_CALENDAR_REFRESH_MINUTES = env.int("APPOINTMENT_CALENDAR_REFRESH_MINUTES", default=60)
 APPOINTMENT_CALENDAR_PAST_DAYS = env.int("APPOINTMENT_CALENDAR_PAST_DAYS", default=90)
+
+# Doses (medications/doses.py): materialised this many hours ahead; a dose may be logged from EARLY minutes before
+# its time; one not logged GRACE minutes after it becomes missed, and one taken after that is late.
+MEDICATION_DOSE_HORIZON_HOURS = env.int("MEDICATION_DOSE_HORIZON_HOURS", default=48)
+MEDICATION_DOSE_EARLY_MINUTES = env.int("MEDICATION_DOSE_EARLY_MINUTES", default=120)
+MEDICATION_DOSE_GRACE_MINUTES = env.int("MEDICATION_DOSE_GRACE_MINUTES", default=60)
 
 # An ingest batch still "processing" after this many seconds was abandoned (its worker
 # died): the sweeper hands it to another. Above the hard time limit.
