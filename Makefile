@@ -77,6 +77,8 @@ bench: install
 		$(PY) bench/notifications.py
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
 		$(PY) bench/appointments.py
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(PY) bench/medications.py
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l INFO -Q ingest,default,notifications,integrations
