@@ -12,7 +12,8 @@ Semantics:
   or an RFC 5545 `rrule` expanded by dateutil with DTSTART = `start_date` at the first time (08:00 if none).
   An RRULE without BYHOUR and of FREQ=DAILY or coarser gives dates: each of `times` applies to each date it
   yields (its own time when `times` is empty). A rule with BYHOUR, or an HOURLY one, gives its own times, and
-  then `times` holds at most the first dose's time. A date-only UNTIL includes that whole local day.
+  then `times` holds at most the first dose's time. A date-only UNTIL includes that whole local day; an UNTIL
+  in UTC (…Z) is refused, since DTSTART is a floating local time (RFC 5545 §3.3.10 wants the same kind).
   Nothing falls before `start_date` or after `end_date` (inclusive), as local dates in the mode's zone.
 - timing "clock" (08:00 local, also after travel): the wall times are localised in `zone`, the patient's current
   timezone, by RFC 5545's rule (§3.3.5): a time that does not exist (the spring-forward gap) takes the offset
@@ -23,7 +24,12 @@ Semantics:
   `anchor_timezone` has at the plan's first dose; `zone` plays no part. Twice daily at 08:00/20:00 made in New
   York in winter stays 13:00Z/01:00Z all year (09:00/21:00 EDT in summer), wherever the patient travels.
 - Expansion is bounded by the window: the naive sequence is walked only between the window's local bounds padded
-  by a day (RRULEs through `between()`), then instants are kept in [start, end).
+  by a day (RRULEs through `between()`, from a DTSTART moved forward by whole intervals), then instants are kept
+  in [start, end).
+- validate refuses what would make expansion a storm or a search: FREQ=SECONDLY/MINUTELY, more than 48 doses in
+  a local day (over the first 14 days), COUNT over 1000 (COUNT is walked from the real start), a rule with no
+  dose in its first four years, and the parts BYSECOND, BYYEARDAY, BYWEEKNO, BYEASTER and BYSETPOS (dateutil
+  searches to the year 9999 for a rule that names no date; the common such rules are refused by their parts).
 """
 
 from __future__ import annotations
