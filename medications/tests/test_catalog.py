@@ -89,8 +89,10 @@ def test_a_rule_naming_an_unknown_ingredient_fails_with_file_and_line(tmp_path):
 
 def test_an_ingredient_in_an_unknown_class_fails_with_file_and_line(tmp_path):
     data = _copy_data(tmp_path)
-    text = (data / "ingredients.csv").read_text(encoding="utf-8").replace(
-        "warfarin,11289,anticoagulant,", "warfarin,11289,anticoagulant;vitamin-k-antagonist,"
+    text = (
+        (data / "ingredients.csv")
+        .read_text(encoding="utf-8")
+        .replace("warfarin,11289,anticoagulant,", "warfarin,11289,anticoagulant;vitamin-k-antagonist,")
     )
     (data / "ingredients.csv").write_text(text, encoding="utf-8")
     line = next(n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("warfarin,"))
