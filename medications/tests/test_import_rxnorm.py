@@ -148,3 +148,15 @@ def test_the_release_may_sit_in_an_rrf_folder(tmp_path):
 )
 def test_strength_and_form_come_from_the_name_or_the_dose_form(name, dose_form, expected):
     assert strength_and_form(name, dose_form) == expected
+
+
+def test_progress_is_reported_every_10000_lines(tmp_path):
+    shutil.copy(FIXTURE / "RXNREL.RRF", tmp_path / "RXNREL.RRF")
+    filler = "".join(f"{9500000 + n}|ENG||||||{n}|{n}|||RXNORM|SY|{n}|filler {n}||N||\n" for n in range(20_000))
+    (tmp_path / "RXNCONSO.RRF").write_text((FIXTURE / "RXNCONSO.RRF").read_text(encoding="utf-8") + filler)
+
+    out = run(str(tmp_path))
+
+    assert "RXNCONSO.RRF: 10,000 lines\n" in out
+    assert "RXNCONSO.RRF: 20,000 lines\n" in out
+    assert "RXNCONSO.RRF: 20,025 lines read" in out

@@ -205,3 +205,23 @@ def test_a_drug_with_no_known_ingredients_has_no_findings():
         check_drug(unknown, others=[drug("Warfarin", WARFARIN)], allergies=["penicillin"], rules=RULES, lexicon=LEXICON)
         == []
     )
+
+
+def test_a_class_with_class_rule_matches_either_drug_first():
+    maoi_ssri = Rule(9, None, "maoi", None, "ssri", "contraindicated", "Serotonin syndrome.", "Do not combine.", "ONC")
+    phenelzine = Drug("Nardil", frozenset({100}), frozenset({"maoi"}), ref="m")
+    sertraline = Drug("Zoloft", frozenset({101}), frozenset({"ssri"}), ref="s")
+
+    assert [f.refs for f in interaction_findings(sertraline, [phenelzine], [maoi_ssri])] == [("s", "m")]
+    assert [f.refs for f in interaction_findings(phenelzine, [sertraline], [maoi_ssri])] == [("m", "s")]
+    assert interaction_findings(sertraline, [sertraline], [maoi_ssri]) == []
+
+
+def test_one_rule_against_two_other_drugs_is_two_findings():
+    findings = interaction_findings(
+        drug("Warfarin", WARFARIN, ref="w"),
+        [drug("Advil", IBUPROFEN, ref="i"), drug("Aleve", NAPROXEN, ref="n")],
+        RULES,
+    )
+
+    assert [(f.code, f.refs) for f in findings] == [("interaction:7", ("w", "i")), ("interaction:7", ("w", "n"))]
