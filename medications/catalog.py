@@ -17,7 +17,7 @@ ingredient fails the load with the file and line. Migration 0002 calls it with t
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,9 @@ def _bool(cell: str, where: str) -> bool:
     return cell.lower() == "true"
 
 
-def read_catalog(data_dir: Path = DATA_DIR, *, known_classes=(), known_ingredients=()) -> dict[str, list[Any]]:  # noqa: ANN001
+def read_catalog(
+    data_dir: Path = DATA_DIR, *, known_classes: Iterable[str] = (), known_ingredients: Iterable[str] = ()
+) -> dict[str, list[Any]]:
     """The four files as plain specs, every reference checked against the files (and the names already known)."""
     classes = []
     for where, row in _rows(CLASSES_CSV, data_dir):

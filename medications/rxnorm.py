@@ -89,7 +89,7 @@ def find_files(directory: Path) -> dict[str, Path]:
 def _lines(path: Path, width: int, progress: Callable[[str], None]) -> Iterator[list[str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         number = 0
-        for number, line in enumerate(handle, start=1):  # noqa: B007 (the count is reported after the loop)
+        for number, line in enumerate(handle, start=1):
             fields = line.rstrip("\r\n").split("|")
             if len(fields) < width:
                 raise RxNormError(f"{path.name}:{number}: expected {width} fields, found {len(fields)}")
@@ -246,8 +246,8 @@ def write_release(release: Release) -> Counts:
             new_products.append(product)
             products[rxcui] = product
         elif product.source == SOURCE and any(getattr(product, f) != v for f, v in values.items()):
-            for name_, value in values.items():
-                setattr(product, name_, value)
+            for field_name, value in values.items():
+                setattr(product, field_name, value)
             changed_products[rxcui] = product
     Medication.objects.bulk_create(new_products, batch_size=1000)
     Medication.objects.bulk_update(list(changed_products.values()), ["rxcui", *fields], batch_size=1000)
