@@ -73,3 +73,16 @@ OWNER_DATA = {
     "medications.dose": "patient",
     "medications.planrevision": "plan__patient",
 }
+
+ADMIN_MODELS = {
+    "medications.medicationplan": {"make": _plan},
+    "medications.planrevision": {"make": lambda owner: PlanRevisionFactory(plan=_plan(owner))},
+    "medications.dose": {"make": _dose},
+}
+
+ADMIN_STAFF_ONLY = {
+    "medications.drugclass": "the medication catalog: drug classes, no patient data; staff keep it",
+    "medications.ingredient": "the medication catalog: active ingredients, no patient data; staff keep it",
+    "medications.medication": "the medication catalog: products, no patient data; staff keep it",
+    "medications.interactionrule": "the catalog's interaction rules, each with its source; staff keep them",
+}
