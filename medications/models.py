@@ -183,9 +183,6 @@ class MedicationPlan(TimeStampedModel):
         Medication, on_delete=models.PROTECT, null=True, blank=True, related_name="plans"
     )  # None: a free-text name
     name = models.CharField(max_length=300)
-    # What the plan is known to contain: the catalog medication's ingredients, or those its free-text name was
-    # recognised as when saved; the safety checks read these (empty: an unrecognised name, nothing to check).
-    ingredients = models.ManyToManyField(Ingredient, blank=True, related_name="+")
     dose = models.DecimalField(
         max_digits=10, decimal_places=3, validators=[MinValueValidator(Decimal("0.001"))], default=Decimal(1)
     )

@@ -435,30 +435,36 @@ def drug_for_name(name: str, *, ref: str | None = None, lex: Lexicon | None = No
     )
 
 
-def active_plan_drugs(*, patient: Any, exclude_plan_id: Any = None, lex: Lexicon) -> list[Drug]:
-    """The patient's active plans as Drugs (at most four queries)."""
-    plans = MedicationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE)
-    if exclude_plan_id is not None:
-        plans = plans.exclude(pk=exclude_plan_id)
-    rows = list(plans.order_by("created_at", "id").values("id", "name", "medication_id", "medication__drug_class_id"))
+def plan_drugs(rows: Iterable[Mapping[str, Any]], lex: Lexicon) -> dict[str, Drug]:
+    """Plans as Drugs, by plan id, from rows of `PLAN_FIELDS` (at most three queries for any number of plans)."""
+    rows = list(rows)
     links = _ingredients_by_medication({row["medication_id"] for row in rows if row["medication_id"]})
     by_name = _resolve_names([row["name"] for row in rows if not row["medication_id"]], lex)
-    drugs = []
+    drugs = {}
     for row in rows:
         if row["medication_id"]:
             ingredient_ids = frozenset(links.get(row["medication_id"], set()))
             drug_class = row["medication__drug_class_id"]
         else:
             ingredient_ids, drug_class = by_name.get(" ".join(row["name"].lower().split()), (frozenset(), None))
-        drugs.append(
-            Drug(
-                label=row["name"],
-                ingredient_ids=ingredient_ids,
-                class_codes=_classes_of(ingredient_ids, drug_class, lex),
-                ref=str(row["id"]),
-            )
+        drugs[str(row["id"])] = Drug(
+            label=row["name"],
+            ingredient_ids=ingredient_ids,
+            class_codes=_classes_of(ingredient_ids, drug_class, lex),
+            ref=str(row["id"]),
         )
     return drugs
+
+
+PLAN_FIELDS = ("id", "patient_id", "name", "medication_id", "medication__drug_class_id")
+
+
+def active_plan_drugs(*, patient: Any, exclude_plan_id: Any = None, lex: Lexicon) -> list[Drug]:
+    """The patient's active plans as Drugs (at most four queries)."""
+    plans = MedicationPlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE)
+    if exclude_plan_id is not None:
+        plans = plans.exclude(pk=exclude_plan_id)
+    return list(plan_drugs(plans.order_by("created_at", "id").values(*PLAN_FIELDS), lex).values())
 
 
 def patient_allergies(patient: Any) -> list[str]:
@@ -478,3 +484,40 @@ def check_plan(*, patient: Any, drug: Drug, exclude_plan_id: Any = None) -> list
     lex = lexicon()
     others = active_plan_drugs(patient=patient, exclude_plan_id=exclude_plan_id, lex=lex)
     return check_drug(drug, others=others, allergies=patient_allergies(patient), rules=rules(), lexicon=lex)
+
+
+def findings_by_plan(plans: Iterable[MedicationPlan]) -> dict[str, list[Finding]]:
+    """The findings of each active plan given against its patient's other active plans and allergies, by plan id.
+
+    For a page of plans of any number of patients, in a constant number of queries (a clinician's list).
+    """
+    from accounts.models import Profile
+
+    patients = {plan.patient_id for plan in plans if plan.status == PlanStatus.ACTIVE}
+    if not patients:
+        return {}
+    lex = lexicon()
+    all_rules = rules()
+    rows = list(
+        MedicationPlan.objects.filter(patient_id__in=patients, status=PlanStatus.ACTIVE)
+        .order_by("created_at", "id")
+        .values(*PLAN_FIELDS)
+    )
+    drugs = plan_drugs(rows, lex)
+    by_patient: dict[Any, list[str]] = {}
+    for row in rows:
+        by_patient.setdefault(row["patient_id"], []).append(str(row["id"]))
+    allergies = {
+        user_id: [a for a in (values or []) if isinstance(a, str)]
+        for user_id, values in Profile.objects.filter(user_id__in=patients).values_list("user_id", "allergies")
+    }
+    answer = {}
+    for plan in plans:
+        plan_id = str(plan.pk)
+        if plan.status != PlanStatus.ACTIVE or plan_id not in drugs:
+            continue
+        others = [drugs[other] for other in by_patient.get(plan.patient_id, []) if other != plan_id]
+        answer[plan_id] = check_drug(
+            drugs[plan_id], others=others, allergies=allergies.get(plan.patient_id, []), rules=all_rules, lexicon=lex
+        )
+    return answer

@@ -102,11 +102,15 @@ def _check_schedule(plan: MedicationPlan) -> None:
 
 
 def _findings_for(plan: MedicationPlan) -> list[safety.Finding]:
+    lex = safety.lexicon()
     if plan.medication_id is not None:
-        drug = safety.drug_for_medication(plan.medication, label=plan.name, ref=str(plan.pk))
+        drug = safety.drug_for_medication(plan.medication, label=plan.name, ref=str(plan.pk), lex=lex)
     else:
-        drug = safety.drug_for_name(plan.name, ref=str(plan.pk))
-    return safety.check_plan(patient=plan.patient, drug=drug, exclude_plan_id=plan.pk)
+        drug = safety.drug_for_name(plan.name, ref=str(plan.pk), lex=lex)
+    others = safety.active_plan_drugs(patient=plan.patient, exclude_plan_id=plan.pk, lex=lex)
+    return safety.check_drug(
+        drug, others=others, allergies=safety.patient_allergies(plan.patient), rules=safety.rules(), lexicon=lex
+    )
 
 
 def _require_acknowledged(findings: list[safety.Finding], acknowledged: bool) -> list[dict[str, Any]]:
@@ -117,7 +121,7 @@ def _require_acknowledged(findings: list[safety.Finding], acknowledged: bool) ->
             + "; ".join(f"{f.code}: {f.summary} ({f.severity})" for f in severe),
             code="unacknowledged_findings",
         )
-    return [safety.finding_dict(finding) for finding in severe]
+    return [finding.as_dict() for finding in severe]
 
 
 def _value(value: Any) -> Any:

@@ -55,12 +55,15 @@ class FindingSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable key of the finding, e.g. `interaction:12`.")
     kind = serializers.ChoiceField(choices=["interaction", "allergy", "duplicate"])
     severity = serializers.ChoiceField(choices=Severity.choices)
-    severe = serializers.BooleanField(help_text="Contraindicated or major: saving needs `acknowledge_findings`.")
+    is_severe = serializers.BooleanField(help_text="Contraindicated or major: saving needs `acknowledge_findings`.")
     summary = serializers.CharField()
     advice = serializers.CharField()
     source = serializers.CharField()
     drugs = serializers.ListField(child=serializers.CharField())
-    plans = serializers.ListField(child=serializers.CharField(allow_null=True), help_text="Plan ids, where known.")
+    refs = serializers.ListField(
+        child=serializers.CharField(allow_null=True),
+        help_text="Per drug: the plan id (plans) or catalog id (interactions/); null for a typed name.",
+    )
 
 
 class TimesField(serializers.ListField):
@@ -298,14 +301,14 @@ class RefillNeedSerializer(serializers.Serializer):
     refill_threshold = serializers.DecimalField(max_digits=10, decimal_places=3)
 
 
-class TodaySerializer(serializers.Serializer):
+class TodaysDosesSerializer(serializers.Serializer):
     scheduled = serializers.IntegerField()
     taken = serializers.IntegerField()
     pending = serializers.IntegerField()
 
 
-class StatsSerializer(serializers.Serializer):
+class MedicationStatsSerializer(serializers.Serializer):
     active = serializers.IntegerField()
     needing_refill = RefillNeedSerializer(many=True)
-    today = TodaySerializer()
+    today = TodaysDosesSerializer()
     adherence_this_week = AdherenceSerializer()

@@ -40,7 +40,7 @@ from .serializers import (
     RefillSerializer,
     RevisionSerializer,
     SkipSerializer,
-    StatsSerializer,
+    MedicationStatsSerializer,
     TakeSerializer,
 )
 
@@ -106,15 +106,16 @@ class InteractionCheckView(APIView):
             raise exceptions.ValidationError(
                 {"medications": [f"Not in the catalog: {', '.join(unknown)} (see medications/catalog/)."]}
             )
-        drugs = [safety.drug_for_medication(found[pk], label=found[pk].name, ref=str(pk)) for pk in ids]
-        drugs += [safety.drug_for_name(name, ref=None) for name in query.validated_data.get("names", [])]
+        lex = safety.lexicon()
+        drugs = [safety.drug_for_medication(found[pk], ref=str(pk), lex=lex) for pk in ids]
+        drugs += [safety.drug_for_name(name, lex=lex) for name in query.validated_data.get("names", [])]
         findings = safety.pairwise_findings(drugs, safety.rules())
         body = {
             "drugs": [
                 {"label": drug.label, "ref": drug.ref, "recognised": bool(drug.ingredient_ids or drug.class_codes)}
                 for drug in drugs
             ],
-            "interactions": [safety.finding_dict(finding) for finding in findings],
+            "interactions": [finding.as_dict() for finding in findings],
         }
         return Response(body)
 
@@ -155,7 +156,8 @@ class MedicationPlanViewSet(
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        context = {**self.get_serializer_context(), "findings": selectors.findings_by_plan(page)}
+        findings = {plan_id: [f.as_dict() for f in found] for plan_id, found in safety.findings_by_plan(page).items()}
+        context = {**self.get_serializer_context(), "findings": findings}
         return self.get_paginated_response(PlanSerializer(page, many=True, context=context).data)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -163,7 +165,9 @@ class MedicationPlanViewSet(
 
     def _answer(self, plan: MedicationPlan, status_code: int = status.HTTP_200_OK, findings: list | None = None):
         fresh = self.get_queryset().get(pk=plan.pk)
-        found = findings if findings is not None else selectors.findings_by_plan([fresh]).get(str(fresh.pk), [])
+        if findings is None:
+            findings = [f.as_dict() for f in safety.findings_by_plan([fresh]).get(str(fresh.pk), [])]
+        found = findings
         context = {**self.get_serializer_context(), "findings": {str(fresh.pk): found}}
         return Response(PlanSerializer(fresh, context=context).data, status=status_code)
 
@@ -212,7 +216,7 @@ class MedicationPlanViewSet(
             acknowledge_findings=data.validated_data["acknowledge_findings"],
         )
         self.log_access([plan], action=AccessAction.CREATE, per_object=True)
-        return self._answer(plan, status.HTTP_201_CREATED, [safety.finding_dict(f) for f in findings])
+        return self._answer(plan, status.HTTP_201_CREATED, [f.as_dict() for f in findings])
 
     @extend_schema(request=PlanWriteSerializer, responses={200: PlanSerializer, 409: CONFLICT})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -226,7 +230,7 @@ class MedicationPlanViewSet(
             changes=self._values(data.validated_data),
             acknowledge_findings=data.validated_data.get("acknowledge_findings", False),
         )
-        return self._answer(plan, findings=[safety.finding_dict(f) for f in findings])
+        return self._answer(plan, findings=[f.as_dict() for f in findings])
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -371,7 +375,7 @@ class AdherenceView(APIView):
 class StatsView(APIView):
     """Active plans, those needing a refill, today's doses, and adherence over the last 7 days."""
 
-    @extend_schema(parameters=[PatientQuerySerializer], responses=StatsSerializer)
+    @extend_schema(parameters=[PatientQuerySerializer], responses=MedicationStatsSerializer)
     def get(self, request: Request) -> Response:
         query = PatientQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -381,4 +385,4 @@ class StatsView(APIView):
             doses=Dose.objects.filter(patient=patient),
             today=_today(patient),
         )
-        return Response(StatsSerializer(body).data)
+        return Response(MedicationStatsSerializer(body).data)
