@@ -402,8 +402,9 @@ def statement_uuid(plan: MedicationPlan) -> uuid.UUID:
     return uuid.uuid5(_STATEMENT_NAMESPACE, str(plan.pk))
 
 
-def _number(value: Decimal) -> int | float:
+def _number(value: Decimal | int) -> int | float:
     """A JSON number (DjangoJSONEncoder would write a Decimal as a string): 1 for 1.000, 2.5 for 2.500."""
+    value = Decimal(value)
     return int(value) if value == value.to_integral_value() else float(value)
 
 
