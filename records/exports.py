@@ -1,7 +1,8 @@
 """Exports of a patient's readings: CSV (streamed), a PDF report, a FHIR R4 Bundle; large ones made by a worker.
 
-A FHIR export of all types (no metric type named) also carries the patient's appointments of the period, when
-the one who asked may see them (the patient; a clinician with the appointments scope; a provider, their own).
+A FHIR export of all types (no metric type named) also carries the patient's appointments of the period and
+their medication plans that overlap it, when the one who asked may see them (the patient; a clinician with the
+appointments, or the medications, scope; a provider, their own appointments).
 
 A CSV never sits whole in memory: rows come from a server-side cursor in chunks and leave as lines, to the
 client (a streaming response) or to a temporary file (a job). The PDF and the FHIR Bundle are built in memory:
@@ -48,9 +49,10 @@ from health_metrics.catalog import get_catalog
 from health_metrics.display import format_value
 from health_metrics.models import AlertStatus, HealthAlert, MetricType, Reading
 from health_metrics.selectors import bucket_stats, merged
+from medications.models import MedicationPlan
 from notifications.services import notify
 
-from .fhir import bundle_for_export
+from .fhir import bundle_for_export, plans_for_fhir
 from .models import ExportFormat, ExportJob, ExportStatus
 
 logger = structlog.get_logger(__name__)
@@ -351,11 +353,27 @@ def export_appointments(*, patient: User, requested_by: User, start: date, end: 
     )
 
 
-def fhir_document(*, patient: User, readings: QuerySet, appointments: QuerySet | None = None) -> bytes:
+def export_plans(*, patient: User, requested_by: User, start: date, end: date) -> QuerySet:
+    """The patient's medication plans whose dates overlap start..end, oldest first, of those `requested_by` may see
+    (MedicationPlan.objects.for_user: the medications scope), loaded for the FHIR mappers."""
+    plans = (
+        MedicationPlan.objects.for_user(requested_by)
+        .filter(patient=patient, start_date__lte=end)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=start))
+        .order_by("start_date", "created_at", "id")
+    )
+    return plans_for_fhir(plans)
+
+
+def fhir_document(
+    *, patient: User, readings: QuerySet, appointments: QuerySet | None = None, plans: QuerySet | None = None
+) -> bytes:
     """The FHIR collection Bundle (records.fhir) as JSON bytes."""
     patient = User.objects.select_related("profile").get(pk=patient.pk)
     rows = readings.select_related("metric_type").iterator(chunk_size=CSV_CHUNK_SIZE)
-    bundle = bundle_for_export(patient=patient, readings=rows, appointments=appointments or ())
+    bundle = bundle_for_export(
+        patient=patient, readings=rows, appointments=appointments or (), plans=plans if plans is not None else ()
+    )
     return json.dumps(bundle, cls=DjangoJSONEncoder).encode()
 
 
@@ -371,14 +389,16 @@ def export_document(
 ) -> bytes:
     """A PDF or FHIR export as bytes (a CSV is streamed instead: csv_lines).
 
-    A FHIR export of every type (`metric_type` None) also holds the appointments `requested_by` may see.
+    A FHIR export of every type (`metric_type` None) also holds the appointments and medication plans
+    `requested_by` may see.
     """
     if format == ExportFormat.PDF:
         return pdf_report(patient=patient, start=start, end=end, metric_type=metric_type, readings=readings)
-    appointments = None
+    appointments = plans = None
     if metric_type is None and requested_by is not None:
         appointments = export_appointments(patient=patient, requested_by=requested_by, start=start, end=end)
-    return fhir_document(patient=patient, readings=readings, appointments=appointments)
+        plans = export_plans(patient=patient, requested_by=requested_by, start=start, end=end)
+    return fhir_document(patient=patient, readings=readings, appointments=appointments, plans=plans)
 
 
 # --- Jobs ----------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Our readings, users, appointments and providers' schedules as FHIR R4 resources (plain JSON dicts), for the
-FHIR read API and the exports.
+"""Our readings, users, appointments, providers' schedules and medication plans as FHIR R4 resources (plain JSON
+dicts), for the FHIR read API and the exports.
 
 Pure functions: they read the rows they are given and query nothing, so a caller that pages or streams
 readings controls the queries (load readings with `select_related("metric_type")`, users with "profile",
-appointments with "patient", "provider" and "appointment_type", providers with "user").
+appointments with "patient", "provider" and "appointment_type", providers with "user", medication plans through
+`plans_for_fhir`, which only builds their query).
 
 The shapes follow FHIR R4 (4.0.1). The tests validate them with fhir.resources 8.x, whose top-level package
 is R5 and which ships no R4 package; its `R4B` models (4.3.0) are the closest: Observation, Patient, Bundle
@@ -12,14 +13,19 @@ and OperationOutcome are unchanged between R4 and R4B, while R5 renamed and adde
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.models import User
 from appointments.models import Appointment, AppointmentStatus, AppointmentType, Provider
 from health_metrics.display import round_value
 from health_metrics.models import MetricType, Reading
+from medications.models import Dose, DoseStatus, MedicationPlan, PlanStatus, Route
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -341,6 +347,229 @@ def slot_resource(
     }
 
 
+# --- Medication plans -----------------------------------------------------------------------------------
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+# Our own extensions. A plan scheduled by an RFC 5545 RRULE carries the rule on its Timing: R4's Timing.repeat
+# cannot say "every other Tuesday" or "the first of the month", and a partial translation would tell a client a
+# different schedule. The rule also stands in Timing.code.text for readers that ignore extensions.
+RRULE_EXTENSION = "https://openvitals.org/fhir/StructureDefinition/timing-rrule"
+# When the patient last took a dose of the plan (a MedicationStatement's own extension; R4 has no element).
+LAST_TAKEN_EXTENSION = "https://openvitals.org/fhir/StructureDefinition/last-dose-taken"
+
+# Our plan status -> R4 MedicationRequest.status and MedicationStatement.status (the same four codes exist in both).
+PLAN_STATUS = {
+    PlanStatus.ACTIVE: "active",
+    PlanStatus.PAUSED: "on-hold",
+    PlanStatus.COMPLETED: "completed",
+    PlanStatus.DISCONTINUED: "stopped",
+}
+# SNOMED CT route of administration (R4's example binding, http://hl7.org/fhir/ValueSet/route-codes), International
+# edition; "other" is text only.
+ROUTE_CODES = {
+    Route.ORAL: ("26643006", "Oral route"),
+    Route.SUBLINGUAL: ("37839007", "Sublingual route"),
+    Route.INHALED: ("447694001", "Respiratory tract route"),
+    Route.NASAL: ("46713006", "Nasal route"),
+    Route.TOPICAL: ("6064005", "Topical route"),
+    Route.TRANSDERMAL: ("45890007", "Transdermal route"),
+    Route.OPHTHALMIC: ("54485002", "Ophthalmic route"),
+    Route.OTIC: ("10547007", "Otic route"),
+    Route.SUBCUTANEOUS: ("34206005", "Subcutaneous route"),
+    Route.INTRAMUSCULAR: ("78421000", "Intramuscular route"),
+    Route.INTRAVENOUS: ("47625008", "Intravenous route"),
+    Route.RECTAL: ("37161004", "Rectal route"),
+    Route.VAGINAL: ("16857009", "Vaginal route"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # FHIR's days-of-week codes; ours count from Monday = 0
+# Dose units that are UCUM units get the code as well; counted forms (tablet, puff, drop) stay text.
+UCUM_DOSE_UNITS = {"mg": "mg", "g": "g", "mcg": "ug", "ug": "ug", "µg": "ug", "ml": "mL", "l": "L", "iu": "[IU]"}
+# A file's MedicationStatement needs a fullUrl of its own (its id is the plan's, as the MedicationRequest's is).
+_STATEMENT_NAMESPACE = uuid.UUID("6f1c1c2e-7d0b-4f0e-9a53-4b1f3c7e2a10")
+
+
+def plans_for_fhir(plans: QuerySet[MedicationPlan]) -> QuerySet[MedicationPlan]:
+    """What the mappers read, in the plans' own query: the catalog product, the prescriber, and the last dose taken
+    (`last_taken`, for the MedicationStatement). Lazy: it builds the query, the caller runs it."""
+    last_taken = (
+        Dose.objects.filter(plan=OuterRef("pk"), status=DoseStatus.TAKEN).order_by("-taken_at").values("taken_at")[:1]
+    )
+    return plans.select_related("medication", "prescriber").annotate(last_taken=Subquery(last_taken))
+
+
+def statement_uuid(plan: MedicationPlan) -> uuid.UUID:
+    return uuid.uuid5(_STATEMENT_NAMESPACE, str(plan.pk))
+
+
+def _number(value: Decimal | int) -> int | float:
+    """A JSON number (DjangoJSONEncoder would write a Decimal as a string): 1 for 1.000, 2.5 for 2.500."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _amount(value: Decimal, unit: str) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": _number(value), "unit": unit}
+    code = UCUM_DOSE_UNITS.get(unit.strip().lower())
+    if code is not None:
+        quantity |= {"system": UCUM, "code": code}
+    return quantity
+
+
+def _date_or_instant(value: date | datetime) -> str:
+    return _instant(value) if isinstance(value, datetime) else value.isoformat()
+
+
+def medication_concept(plan: MedicationPlan) -> dict[str, Any]:
+    """What is taken: the RxNorm code when the catalog product has one, and always the plan's name as text."""
+    medication = plan.medication
+    concept: dict[str, Any] = {}
+    if medication is not None and medication.rxcui:
+        concept["coding"] = [{"system": RXNORM, "code": medication.rxcui, "display": medication.name}]
+    concept["text"] = plan.name or (medication.name if medication is not None else "") or "Medication"
+    return concept
+
+
+def _route(route: str) -> dict[str, Any]:
+    label = Route(route).label
+    if route not in ROUTE_CODES:
+        return {"text": label}
+    code, display = ROUTE_CODES[route]
+    return {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": label}
+
+
+def _times_of_day(times: list[str]) -> list[str]:
+    """Our "08:00" as FHIR's time "08:00:00"."""
+    return [time if time.count(":") == 2 else f"{time}:00" for time in times]
+
+
+def _timing(plan: MedicationPlan) -> dict[str, Any] | None:
+    """The schedule: an RRULE (see RRULE_EXTENSION), every N hours, or times of day on every day or some weekdays;
+    None for an as-needed plan without one."""
+    if plan.rrule:
+        return {"extension": [{"url": RRULE_EXTENSION, "valueString": plan.rrule}], "code": {"text": plan.rrule}}
+    if plan.interval_hours:
+        return {"repeat": {"frequency": 1, "period": plan.interval_hours, "periodUnit": "h"}}
+    if plan.times:
+        repeat: dict[str, Any] = {"frequency": len(plan.times), "period": 1, "periodUnit": "d"}
+        if plan.days_of_week:
+            repeat["dayOfWeek"] = [WEEKDAYS[day] for day in sorted(plan.days_of_week)]
+        repeat["timeOfDay"] = _times_of_day(plan.times)
+        return {"repeat": repeat}
+    return None
+
+
+def _sig(plan: MedicationPlan) -> str:
+    """The dosage as one line of text: "1 tablet, oral, at 08:00 and 20:00 on Mon, Thu"."""
+    parts = [f"{_number(plan.dose)} {plan.dose_unit}", Route(plan.route).label.lower()]
+    if plan.rrule:
+        parts.append(f"on the schedule {plan.rrule}")
+    elif plan.interval_hours:
+        parts.append(f"every {plan.interval_hours} hours")
+    elif plan.times:
+        when = f"at {' and '.join(plan.times)}"
+        if plan.days_of_week:
+            when += " on " + ", ".join(WEEKDAYS[day].title() for day in sorted(plan.days_of_week))
+        parts.append(when)
+    if plan.as_needed:
+        parts.append("as needed")
+        if plan.max_doses_per_day:
+            parts.append(f"at most {plan.max_doses_per_day} doses a day")
+    return ", ".join(parts)
+
+
+def dosage(plan: MedicationPlan) -> dict[str, Any]:
+    """The plan's Dosage: text, the patient's instructions, timing, as-needed with its daily maximum (as an amount:
+    doses a day times the dose), route and dose."""
+    result: dict[str, Any] = {"text": _sig(plan)}
+    if plan.instructions:
+        result["patientInstruction"] = plan.instructions
+    timing = _timing(plan)
+    if timing is not None:
+        result["timing"] = timing
+    result["asNeededBoolean"] = plan.as_needed
+    result["route"] = _route(plan.route)
+    result["doseAndRate"] = [{"doseQuantity": _amount(plan.dose, plan.dose_unit)}]
+    if plan.as_needed and plan.max_doses_per_day:
+        result["maxDosePerPeriod"] = {
+            "numerator": _amount(plan.dose * plan.max_doses_per_day, plan.dose_unit),
+            "denominator": {"value": 1, "unit": "day", "system": UCUM, "code": "d"},
+        }
+    return result
+
+
+def _requester(plan: MedicationPlan) -> dict[str, Any] | None:
+    """A clinician prescriber is `Practitioner/<id>`; a prescriber known by name only is a display-only reference."""
+    prescriber = plan.prescriber
+    if prescriber is not None and prescriber.is_clinician:
+        return {
+            "reference": f"Practitioner/{prescriber.pk}",
+            "display": prescriber.get_full_name() or plan.prescriber_name or str(prescriber.pk),
+        }
+    if plan.prescriber_name:
+        return {"display": plan.prescriber_name}
+    return None
+
+
+def medication_request(plan: MedicationPlan, *, patient_reference: str | None = None) -> dict[str, Any]:
+    """A plan as a MedicationRequest: an `order` when a prescriber is named, else the patient's own `plan`; the
+    plan's dates are the dispense request's validity."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": str(plan.pk),
+        "meta": {"lastUpdated": _instant(plan.updated_at)},
+        "status": PLAN_STATUS[plan.status],
+        "intent": "order" if plan.prescriber_id or plan.prescriber_name else "plan",
+        "medicationCodeableConcept": medication_concept(plan),
+        "subject": {"reference": patient_reference or f"Patient/{plan.patient_id}"},
+        "authoredOn": _instant(plan.created_at),
+    }
+    requester = _requester(plan)
+    if requester is not None:
+        resource["requester"] = requester
+    resource["dosageInstruction"] = [dosage(plan)]
+    validity = {"start": plan.start_date.isoformat()}
+    if plan.end_date is not None:
+        validity["end"] = plan.end_date.isoformat()
+    resource["dispenseRequest"] = {"validityPeriod": validity}
+    return resource
+
+
+def medication_statement(
+    plan: MedicationPlan,
+    *,
+    last_taken: datetime | None = None,
+    patient_reference: str | None = None,
+    request_reference: str | None = None,
+) -> dict[str, Any]:
+    """A plan as a MedicationStatement: what the patient is (or was) taking, based on the MedicationRequest of the
+    same id. The period ends at the end date, or for a stopped or completed plan without one when its status
+    changed; `last_taken` (the last dose taken) is carried in LAST_TAKEN_EXTENSION."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": str(plan.pk),
+        "meta": {"lastUpdated": _instant(plan.updated_at)},
+    }
+    if last_taken is not None:
+        resource["extension"] = [{"url": LAST_TAKEN_EXTENSION, "valueDateTime": _instant(last_taken)}]
+    resource |= {
+        "basedOn": [{"reference": request_reference or f"MedicationRequest/{plan.pk}"}],
+        "status": PLAN_STATUS[plan.status],
+        "medicationCodeableConcept": medication_concept(plan),
+        "subject": {"reference": patient_reference or f"Patient/{plan.patient_id}"},
+    }
+    period = {"start": plan.start_date.isoformat()}
+    end: date | datetime | None = plan.end_date
+    if end is None and plan.status in (PlanStatus.COMPLETED, PlanStatus.DISCONTINUED):
+        end = plan.status_changed_at
+    if isinstance(end, datetime) and end.astimezone(UTC).date() < plan.start_date:
+        end = plan.start_date  # stopped before it began
+    if end is not None:
+        period["end"] = _date_or_instant(end)
+    resource |= {"effectivePeriod": period, "dateAsserted": _instant(plan.updated_at), "dosage": [dosage(plan)]}
+    return resource
+
+
 # --- Bundles --------------------------------------------------------------------------------------------
 
 
@@ -373,14 +602,21 @@ def searchset_bundle(
 
 
 def bundle_for_export(
-    *, patient: User, readings: Iterable[Reading], appointments: Iterable[Appointment] = ()
+    *,
+    patient: User,
+    readings: Iterable[Reading],
+    appointments: Iterable[Appointment] = (),
+    plans: Iterable[MedicationPlan] = (),
 ) -> dict[str, Any]:
-    """A `collection` Bundle of the Patient, one Observation per reading and one Appointment per booking, for a
-    file that leaves the server.
+    """A `collection` Bundle of the Patient, one Observation per reading, one Appointment per booking, and a
+    MedicationRequest and a MedicationStatement per medication plan (loaded by `plans_for_fhir`), for a file
+    that leaves the server.
 
     A file has no server base to resolve `Patient/<id>` against, so entries are named by `urn:uuid:` (our ids
-    are UUIDs) and the Observations and Appointments point at the Patient entry that way (providers stay
-    `Practitioner/<id>`: a reference to this server's practitioner, not in the file).
+    are UUIDs) and the resources point at the Patient entry that way (providers and prescribers stay
+    `Practitioner/<id>`: a reference to this server's practitioner, not in the file). A plan's two resources
+    share its id, so the MedicationStatement's fullUrl is a UUID derived from it, and its `basedOn` names the
+    MedicationRequest's entry.
     """
     patient_url = f"urn:uuid:{patient.pk}"
     entries = [{"fullUrl": patient_url, "resource": patient_resource(patient)}]
@@ -395,6 +631,16 @@ def bundle_for_export(
                 "resource": appointment_resource(appointment, patient_reference=patient_url),
             }
         )
+    for plan in plans:
+        request_url = f"urn:uuid:{plan.pk}"
+        entries.append({"fullUrl": request_url, "resource": medication_request(plan, patient_reference=patient_url)})
+        statement = medication_statement(
+            plan,
+            last_taken=getattr(plan, "last_taken", None),
+            patient_reference=patient_url,
+            request_reference=request_url,
+        )
+        entries.append({"fullUrl": f"urn:uuid:{statement_uuid(plan)}", "resource": statement})
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -404,8 +650,14 @@ def bundle_for_export(
 
 
 def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any]:
-    """What this server answers (GET /fhir/r4/metadata): read and search of Observation and Appointment, read of
-    Patient, search of Schedule and Slot (providers' public availability)."""
+    """What this server answers (GET /fhir/r4/metadata): read and search of Observation, Appointment,
+    MedicationRequest and MedicationStatement, read of Patient and Practitioner, search of Schedule and Slot
+    (providers' public availability)."""
+    medication_search = [
+        {"name": "patient", "type": "reference"},
+        {"name": "status", "type": "token"},
+        {"name": "_count", "type": "number"},
+    ]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -443,6 +695,16 @@ def capability_statement(*, base_url: str, published: datetime) -> dict[str, Any
                             {"name": "status", "type": "token"},
                             {"name": "_count", "type": "number"},
                         ],
+                    },
+                    {
+                        "type": "MedicationRequest",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": medication_search,
+                    },
+                    {
+                        "type": "MedicationStatement",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": medication_search,
                     },
                     {
                         "type": "Schedule",

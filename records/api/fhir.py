@@ -1,5 +1,5 @@
-"""The FHIR R4 read API under /fhir/r4/: Observation and Appointment search and read, Patient read, and the
-providers' public Schedule and free Slot searches.
+"""The FHIR R4 read API under /fhir/r4/: Observation, Appointment, MedicationRequest and MedicationStatement search
+and read, Patient and Practitioner read, and the providers' public Schedule and free Slot searches.
 
 The same access rule, JWT authentication and access log as /api/v1/; answers are `application/fhir+json`
 and errors are OperationOutcome resources. A search is a filter over what the user may see: `patient=`
@@ -39,6 +39,7 @@ from appointments.models import Appointment, AppointmentType, Provider
 from config.inputs import check_date, text_error, utc_datetime
 from config.renderers import JSONRenderer
 from health_metrics.models import MetricType, Reading
+from medications.models import MedicationPlan
 
 from .. import fhir
 
@@ -592,6 +593,153 @@ class AppointmentReadView(FhirView):
             [(appointment.patient_id, str(appointment.pk))], action=AccessAction.READ, resource="appointment"
         )
         return Response(fhir.appointment_resource(appointment))
+
+
+# --- Medication plans -----------------------------------------------------------------------------------
+
+MEDICATION_SEARCH_PARAMS = {"patient", "status", "_count", "page", "_format"}
+# FHIR status code -> our plan statuses; the codes each resource defines that no plan of ours has match nothing.
+PLAN_STATUS_FROM_FHIR = {theirs: str(ours) for ours, theirs in fhir.PLAN_STATUS.items()}
+UNUSED_STATUS_CODES = {
+    "MedicationRequest": {"cancelled", "entered-in-error", "draft", "unknown"},
+    "MedicationStatement": {"entered-in-error", "intended", "not-taken", "unknown"},
+}
+
+
+def parse_medication_search(params: Any, *, resource: str) -> ObservationSearch:
+    _check_params(params, MEDICATION_SEARCH_PARAMS)
+    search = ObservationSearch(
+        count=min(_positive_int(params, "_count", DEFAULT_COUNT, minimum=0), MAX_COUNT),
+        page=_positive_int(params, "page", 1, minimum=1),
+    )
+    if params.getlist("patient"):
+        search.filters.append(
+            Q(patient_id__in=_reference_ids(params.getlist("patient"), name="patient", resource="Patient"))
+        )
+    for value in params.getlist("status"):
+        statuses = []
+        for code in value.split(","):
+            code = code.strip()
+            if code not in PLAN_STATUS_FROM_FHIR and code not in UNUSED_STATUS_CODES[resource]:
+                raise exceptions.ValidationError({"status": [f"{code!r} is not a {resource} status code."]})
+            if code in PLAN_STATUS_FROM_FHIR:
+                statuses.append(PLAN_STATUS_FROM_FHIR[code])
+        search.filters.append(Q(status__in=statuses))
+    return search
+
+
+def _visible_plans(user: User):  # noqa: ANN202
+    """The one access rule: one's own plans, consented patients' (the medications scope), everyone's for staff."""
+    return fhir.plans_for_fhir(MedicationPlan.objects.for_user(user))
+
+
+def _medication_search_schema(resource: str) -> Any:
+    return extend_schema(
+        tags=["fhir"],
+        parameters=[
+            OpenApiParameter("patient", str, description="Patient id (or Patient/<id>); comma = OR."),
+            OpenApiParameter(
+                "status",
+                str,
+                description="FHIR codes: active, on-hold, completed, stopped (the plan's status); comma = OR.",
+            ),
+            OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
+            OpenApiParameter("page", int, description="Page number, from 1."),
+        ],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description=f"A searchset Bundle of {resource}s."),
+            400: _outcome("a bad search parameter."),
+            **UNAUTHENTICATED,
+        },
+    )
+
+
+def _medication_read_schema(resource: str) -> Any:
+    return extend_schema(
+        tags=["fhir"],
+        parameters=[RESOURCE_ID],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description=f"A {resource}."),
+            **UNAUTHENTICATED,
+            404: _outcome(f"no such {resource} for you."),
+        },
+    )
+
+
+class _PlanResourceView(FhirView):
+    """A medication plan is both a MedicationRequest (what was ordered or planned) and a MedicationStatement (what
+    the patient is taking), each with the plan's id; these views differ only in the resource they answer."""
+
+    resource_type: str
+
+    def resource(self, plan: MedicationPlan) -> dict[str, Any]:
+        if self.resource_type == "MedicationRequest":
+            return fhir.medication_request(plan)
+        return fhir.medication_statement(plan, last_taken=plan.last_taken)
+
+
+class _PlanSearchView(_PlanResourceView):
+    def get(self, request: Request) -> Response:
+        search = parse_medication_search(request.query_params, resource=self.resource_type)
+        plans = _visible_plans(request.user).filter(*search.filters).order_by("-created_at", "-id")
+        total = plans.count()
+        offset = (search.page - 1) * search.count
+        page = list(plans[offset : offset + search.count]) if search.count and offset < total else []
+        self.log_patient_access(
+            list(dict.fromkeys((plan.patient_id, "") for plan in page)),
+            action=AccessAction.LIST,
+            resource="medicationplan",
+        )
+        return Response(
+            fhir.searchset(
+                entries=[(f"{self.resource_type}/{plan.pk}", self.resource(plan)) for plan in page],
+                total=total,
+                base_url=self.base_url(),
+                links=_page_links(request, search, total),
+            )
+        )
+
+
+class _PlanReadView(_PlanResourceView):
+    def get(self, request: Request, pk: str) -> Response:
+        plan_id = _uuid_or_none(pk)
+        plan = _visible_plans(request.user).filter(pk=plan_id).first() if plan_id else None
+        if plan is None:
+            raise exceptions.NotFound(f"{self.resource_type}/{pk} is not known.")
+        self.log_patient_access([(plan.patient_id, str(plan.pk))], action=AccessAction.READ, resource="medicationplan")
+        return Response(self.resource(plan))
+
+
+@_medication_search_schema("MedicationRequest")
+class MedicationRequestSearchView(_PlanSearchView):
+    """Medication plans the user may see as MedicationRequests, newest first, with paging links."""
+
+    operation_id = "fhir_medication_request_search"
+    resource_type = "MedicationRequest"
+
+
+@_medication_read_schema("MedicationRequest")
+class MedicationRequestReadView(_PlanReadView):
+    """One medication plan as a MedicationRequest; one out of the user's reach is 404."""
+
+    operation_id = "fhir_medication_request_read"
+    resource_type = "MedicationRequest"
+
+
+@_medication_search_schema("MedicationStatement")
+class MedicationStatementSearchView(_PlanSearchView):
+    """Medication plans the user may see as MedicationStatements, newest first, with paging links."""
+
+    operation_id = "fhir_medication_statement_search"
+    resource_type = "MedicationStatement"
+
+
+@_medication_read_schema("MedicationStatement")
+class MedicationStatementReadView(_PlanReadView):
+    """One medication plan as a MedicationStatement (with the last dose taken); one out of reach is 404."""
+
+    operation_id = "fhir_medication_statement_read"
+    resource_type = "MedicationStatement"
 
 
 # --- Providers' schedules and free slots (public to signed-in users: no patient data) --------------------

@@ -5,6 +5,10 @@ from django.urls import path
 from .fhir import (
     AppointmentReadView,
     AppointmentSearchView,
+    MedicationRequestReadView,
+    MedicationRequestSearchView,
+    MedicationStatementReadView,
+    MedicationStatementSearchView,
     MetadataView,
     ObservationReadView,
     ObservationSearchView,
@@ -23,6 +27,10 @@ urlpatterns = [
     path("Practitioner/<str:pk>", PractitionerReadView.as_view(), name="practitioner-read"),
     path("Appointment", AppointmentSearchView.as_view(), name="appointment-search"),
     path("Appointment/<str:pk>", AppointmentReadView.as_view(), name="appointment-read"),
+    path("MedicationRequest", MedicationRequestSearchView.as_view(), name="medication-request-search"),
+    path("MedicationRequest/<str:pk>", MedicationRequestReadView.as_view(), name="medication-request-read"),
+    path("MedicationStatement", MedicationStatementSearchView.as_view(), name="medication-statement-search"),
+    path("MedicationStatement/<str:pk>", MedicationStatementReadView.as_view(), name="medication-statement-read"),
     path("Schedule", ScheduleSearchView.as_view(), name="schedule-search"),
     path("Slot", SlotSearchView.as_view(), name="slot-search"),
 ]

@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from appointments.tests.factories import AppointmentFactory
 from health_metrics.tests.factories import ReadingFactory
+from medications.tests.factories import MedicationPlanFactory
 from records.models import ExportJob
 
+PLAN_SECRET = "owner-fhir-instructions-4b8e"  # the owner's plan instructions (Dosage.patientInstruction)
 EXPORT_SECRET = "owner-export-file-7f3a"  # the content of the owner's export file, which must never be served
 TODAY = timezone.localdate()  # the export window: the last week
 
@@ -25,6 +27,10 @@ def _finished_export(owner):
     job.status, job.finished_at, job.size_bytes, job.row_count = "done", timezone.now(), len(EXPORT_SECRET), 1
     job.save()
     return job
+
+
+def _plan(owner):
+    return MedicationPlanFactory(patient=owner, instructions=PLAN_SECRET)
 
 
 API_ROUTES = {
@@ -68,6 +74,20 @@ API_ROUTES = {
         "scope": "appointments",
         "secret": "owner-fhir-reason-9d1e",
     },
+    "fhir:medication-request-search": {
+        "make": _plan,
+        "scope": "medications",
+        "secret": PLAN_SECRET,
+        "query_with_patient": True,
+    },
+    "fhir:medication-request-read": {"make": _plan, "scope": "medications", "secret": PLAN_SECRET},
+    "fhir:medication-statement-search": {
+        "make": _plan,
+        "scope": "medications",
+        "secret": PLAN_SECRET,
+        "query_with_patient": True,
+    },
+    "fhir:medication-statement-read": {"make": _plan, "scope": "medications", "secret": PLAN_SECRET},
 }
 
 NOT_PATIENT_SCOPED = {

@@ -520,6 +520,8 @@ def test_the_capability_statement_is_public_and_valid(api_client):
         "Patient": {"read"},
         "Practitioner": {"read"},
         "Appointment": {"read", "search-type"},
+        "MedicationRequest": {"read", "search-type"},
+        "MedicationStatement": {"read", "search-type"},
         "Schedule": {"search-type"},
         "Slot": {"search-type"},
     }
