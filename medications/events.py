@@ -71,6 +71,7 @@ def doses_due(doses: Sequence[Dose]) -> None:
         recipients=[patient],
         about=patient,
         payload={
+            "url": "/api/v1/medications/doses/?status=scheduled",
             "dose_ids": [str(dose.pk) for dose in doses],
             "count": count,
             "count_text": "1 dose is" if count == 1 else f"{count} doses are",
@@ -85,7 +86,7 @@ def refill_needed(plan: MedicationPlan) -> None:
         "medication_refill",
         recipients=[plan.patient],
         about=plan.patient,
-        payload={"plan_id": str(plan.pk)},
+        payload={"object_id": str(plan.pk), "url": f"/api/v1/medications/{plan.pk}/"},
         dedupe_key=f"plan:{plan.pk}:refill:{plan.refill_reminded_at.isoformat() if plan.refill_reminded_at else ''}",
     )
 
@@ -97,6 +98,11 @@ def plan_changed(plan: MedicationPlan, *, by: User, created: bool) -> None:
         recipients=[plan.patient],
         about=plan.patient,
         scope=Scope.MEDICATIONS,
-        payload={"plan_id": str(plan.pk), "verb": "added" if created else "changed", "revision": plan.revision},
+        payload={
+            "object_id": str(plan.pk),
+            "url": f"/api/v1/medications/{plan.pk}/",
+            "verb": "added" if created else "changed",
+            "revision": plan.revision,
+        },
         dedupe_key=f"plan:{plan.pk}:revision:{plan.revision}",
     )

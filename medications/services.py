@@ -11,6 +11,7 @@ stock is decremented and, for as-needed doses, while the day's count is checked 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -130,8 +131,8 @@ def _value(value: Any) -> Any:
         return str(value.normalize()) if value == value.to_integral() else str(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if hasattr(value, "pk"):
-        return str(value.pk)
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value
 
 
@@ -184,7 +185,7 @@ def update_plan(
     *, plan: MedicationPlan, actor: User, changes: dict[str, Any], acknowledge_findings: bool = False
 ) -> list[safety.Finding]:
     """Change a plan: a new revision of what changed; the future untaken doses follow a new schedule or status."""
-    plan = MedicationPlan.objects.select_for_update().select_related("patient__profile", "medication").get(pk=plan.pk)
+    plan = MedicationPlan.objects.select_for_update(of=("self",)).select_related("patient__profile", "medication").get(pk=plan.pk)
     if plan.status == PlanStatus.DISCONTINUED:
         raise ConflictError("A discontinued plan is kept as history; start a new plan instead.", code="discontinued")
     before = _snapshot(plan)
@@ -344,7 +345,7 @@ def log_as_needed_dose(
     now = timezone.now()
     taken_at = taken_at or now
     _check_taken_at(taken_at, now)
-    plan = MedicationPlan.objects.select_for_update().select_related("patient__profile").get(pk=plan.pk)
+    plan = MedicationPlan.objects.select_for_update(of=("self",)).select_related("patient__profile").get(pk=plan.pk)
     if not plan.as_needed:
         raise ConflictError(
             "Only an as-needed plan takes logged doses; take its scheduled doses.", code="not_as_needed"

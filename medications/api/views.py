@@ -266,7 +266,7 @@ class MedicationPlanViewSet(
         return self._answer(plan)
 
     @extend_schema(responses=RevisionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def revisions(self, request: Request, pk: str | None = None) -> Response:
         """Every change of the plan, oldest first: who, when, what, and the findings acknowledged."""
         plan = self.get_object()

@@ -223,7 +223,7 @@ def test_dose_reminders_are_sent_once_per_patient_however_often_the_job_runs(use
 
     mine = Notification.objects.filter(recipient=user, kind="medication_due")
     assert mine.count() == 1
-    assert mine.get().data["count"] == 2
+    assert mine.get().body == "2 doses are due now. Open the app to log them."
     assert "Medicine" not in mine.get().title + mine.get().body  # no medication named
     assert Notification.objects.filter(recipient=other_user, kind="medication_due").count() == 1
 
