@@ -185,7 +185,8 @@ def update_plan(
     *, plan: MedicationPlan, actor: User, changes: dict[str, Any], acknowledge_findings: bool = False
 ) -> list[safety.Finding]:
     """Change a plan: a new revision of what changed; the future untaken doses follow a new schedule or status."""
-    plan = MedicationPlan.objects.select_for_update(of=("self",)).select_related("patient__profile", "medication").get(pk=plan.pk)
+    locked = MedicationPlan.objects.select_for_update(of=("self",))
+    plan = locked.select_related("patient__profile", "medication").get(pk=plan.pk)
     if plan.status == PlanStatus.DISCONTINUED:
         raise ConflictError("A discontinued plan is kept as history; start a new plan instead.", code="discontinued")
     before = _snapshot(plan)

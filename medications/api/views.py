@@ -34,13 +34,13 @@ from .serializers import (
     InteractionAnswerSerializer,
     InteractionQuerySerializer,
     LogDoseSerializer,
+    MedicationStatsSerializer,
     PlanSerializer,
     PlanWriteSerializer,
     RangeQuerySerializer,
     RefillSerializer,
     RevisionSerializer,
     SkipSerializer,
-    MedicationStatsSerializer,
     TakeSerializer,
 )
 
