@@ -11,8 +11,10 @@ import math
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from health_metrics.scoring import Part
@@ -37,16 +39,35 @@ def dose_entries(doses: QuerySet[Dose], *, start: date, end: date) -> list[DoseE
     ]
 
 
-def adherence_report(*, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], start: date, end: date) -> dict:
-    """Per plan and overall, for the plans given (those with doses or active in the range). Two queries."""
+def plan_ends(plans: list[MedicationPlan], *, zone: str) -> dict[str, date]:
+    """The last local day of each plan that stopped (its end date, or the day it was completed, discontinued or
+    paused): its last dose's coverage carries no further."""
+    ends = {}
+    for plan in plans:
+        last = plan.end_date
+        if plan.status != PlanStatus.ACTIVE and plan.status_changed_at is not None:
+            stopped = timezone.localtime(plan.status_changed_at, ZoneInfo(zone)).date()
+            last = min(last, stopped) if last else stopped
+        if last is not None:
+            ends[str(plan.pk)] = last
+    return ends
+
+
+def adherence_report(
+    *, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], start: date, end: date, zone: str
+) -> dict:
+    """Per plan and overall, for the plans given that have doses or were active in the range. Two queries."""
     entries = dose_entries(doses.filter(plan__in=plans), start=start, end=end)
     by_plan: dict[str, list[DoseEntry]] = defaultdict(list)
     for entry in entries:
         by_plan[entry.plan_id].append(entry)
-    rows = plans.filter(
-        Q(pk__in={entry.plan_id for entry in entries})
-        | Q(status=PlanStatus.ACTIVE, start_date__lte=end) & (Q(end_date__isnull=True) | Q(end_date__gte=start))
-    ).order_by("name", "pk")
+    rows = list(
+        plans.filter(
+            Q(pk__in={entry.plan_id for entry in entries})
+            | Q(status=PlanStatus.ACTIVE, start_date__lte=end) & (Q(end_date__isnull=True) | Q(end_date__gte=start))
+        ).order_by("name", "pk")
+    )
+    ends = plan_ends(rows, zone=zone)
     per_plan = [
         {
             "plan": plan.pk,
@@ -54,24 +75,30 @@ def adherence_report(*, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], 
             "name": plan.name,
             "status": plan.status,
             "as_needed_plan": plan.as_needed,
-            **plan_adherence(by_plan.get(str(plan.pk), []), start=start, end=end).as_dict(),
+            **plan_adherence(
+                by_plan.get(str(plan.pk), []), start=start, end=min(end, ends.get(str(plan.pk), end))
+            ).as_dict(),
         }
         for plan in rows
     ]
     return {
         "start_date": start,
         "end_date": end,
-        "overall": overall_adherence(entries, start=start, end=end).as_dict(),
+        "overall": overall_adherence(entries, start=start, end=end, plan_ends=ends).as_dict(),
         "plans": per_plan,
     }
 
 
-def stats(*, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], today: date) -> dict[str, Any]:
+def stats(*, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], today: date, zone: str) -> dict[str, Any]:
     """Active plans, those needing a refill, today's doses and the adherence of the last 7 days (today included)."""
     active = plans.filter(status=PlanStatus.ACTIVE)
     refill = active.filter(stock__isnull=False, refill_threshold__isnull=False, stock__lte=F("refill_threshold"))
     week_start = today - timedelta(days=6)
     entries = dose_entries(doses.filter(plan__in=plans), start=week_start, end=today)
+    stopped = plans.exclude(status=PlanStatus.ACTIVE).filter(
+        status_changed_at__date__gte=week_start - timedelta(days=1)
+    )
+    ends = plan_ends(list(stopped) + list(plans.filter(end_date__gte=week_start, end_date__lte=today)), zone=zone)
     todays = [entry for entry in entries if entry.local_date == today and not entry.as_needed]
     return {
         "active": active.count(),
@@ -86,7 +113,7 @@ def stats(*, plans: QuerySet[MedicationPlan], doses: QuerySet[Dose], today: date
             "taken": sum(entry.status == DoseStatus.TAKEN for entry in todays),
             "pending": sum(entry.status == DoseStatus.SCHEDULED for entry in todays),
         },
-        "adherence_this_week": overall_adherence(entries, start=week_start, end=today).as_dict(),
+        "adherence_this_week": overall_adherence(entries, start=week_start, end=today, plan_ends=ends).as_dict(),
     }
 
 

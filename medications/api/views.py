@@ -367,7 +367,11 @@ class AdherenceView(APIView):
         if "plan" in query.validated_data:
             plans = plans.filter(pk=query.validated_data["plan"])
         report = selectors.adherence_report(
-            plans=plans, doses=Dose.objects.filter(patient=patient), start=start, end=end
+            plans=plans,
+            doses=Dose.objects.filter(patient=patient),
+            start=start,
+            end=end,
+            zone=services.patient_zone(patient),
         )
         return Response(AdherenceReportSerializer(report).data)
 
@@ -384,5 +388,6 @@ class StatsView(APIView):
             plans=MedicationPlan.objects.filter(patient=patient),
             doses=Dose.objects.filter(patient=patient),
             today=_today(patient),
+            zone=services.patient_zone(patient),
         )
         return Response(MedicationStatsSerializer(body).data)

@@ -147,3 +147,17 @@ def test_the_health_score_gains_an_adherence_part(user):
     assert part["score"] == 67
     assert part["detail"] == "2 of 3 doses taken"
     assert score.score == 67  # the only part with data that day
+
+
+def test_a_discontinued_plan_counts_until_it_stopped(user):
+    stopped = datetime.combine(START + timedelta(days=4), time(12), tzinfo=UTC)
+    plan = MedicationPlanFactory(patient=user, start_date=START, status="discontinued", status_changed_at=stopped)
+    history(plan, [T] * 5)
+
+    body = bearer(APIClient(), user).get(
+        "/api/v1/medications/adherence/", {"start_date": "2026-06-01", "end_date": "2026-06-10"}
+    ).json()
+
+    row = body["plans"][0]
+    assert (row["days_in_period"], row["days_covered"], row["pdc"]) == (5, 5, 1.0)
+    assert (body["overall"]["days_in_period"], body["overall"]["pdc"]) == (5, 1.0)
