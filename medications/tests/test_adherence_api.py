@@ -154,9 +154,11 @@ def test_a_discontinued_plan_counts_until_it_stopped(user):
     plan = MedicationPlanFactory(patient=user, start_date=START, status="discontinued", status_changed_at=stopped)
     history(plan, [T] * 5)
 
-    body = bearer(APIClient(), user).get(
-        "/api/v1/medications/adherence/", {"start_date": "2026-06-01", "end_date": "2026-06-10"}
-    ).json()
+    body = (
+        bearer(APIClient(), user)
+        .get("/api/v1/medications/adherence/", {"start_date": "2026-06-01", "end_date": "2026-06-10"})
+        .json()
+    )
 
     row = body["plans"][0]
     assert (row["days_in_period"], row["days_covered"], row["pdc"]) == (5, 5, 1.0)
