@@ -42,7 +42,7 @@ def _clean_cache():
 
 @pytest.fixture(autouse=True)
 def _metric_catalog(request):
-    """The catalog and default alert rules come from data migrations; a transactional test's flush empties them."""
+    """The catalogs and default alert rules come from data migrations; a transactional test's flush empties them."""
     marker = request.node.get_closest_marker("django_db")
     names = request.fixturenames
     if marker is None and "db" not in names and "transactional_db" not in names:
@@ -59,6 +59,11 @@ def _metric_catalog(request):
     if not AlertRule.objects.filter(user__isnull=True).exists():
         sync_default_rules(AlertRule)
     get_catalog()  # read once per process, as a server does, so query counts never include it
+    from medications.catalog import load_catalog
+    from medications.models import InteractionRule
+
+    if not InteractionRule.objects.exists():  # the medication catalog, also from a data migration
+        load_catalog()
     yield
 
 

@@ -35,7 +35,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.db import connection
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -234,12 +234,18 @@ def _callers(operation: dict, method: str, key: str) -> list[str]:
     return ["patient", "staff"] if method == "get" else ["patient"]
 
 
+def _resolve_path(path: str):  # noqa: ANN202
+    """The schema path resolved with its placeholders filled with anything: a UUID id, else a number (the catalog)."""
+    concrete = path.replace("{code}", "x")
+    try:
+        return resolve(concrete.replace("{id}", str(uuid.UUID(int=1))))
+    except Resolver404:
+        return resolve(concrete.replace("{id}", "1"))
+
+
 def _route(path: str) -> tuple[str, dict]:
     """The outsider registry's key and entry for a schema path (its placeholders filled with anything)."""
-    concrete = path
-    for placeholder in ("{id}", "{code}"):
-        concrete = concrete.replace(placeholder, str(uuid.UUID(int=1)) if placeholder == "{id}" else "x")
-    match = resolve(concrete)
+    match = _resolve_path(path)
     key = f"fhir:{match.url_name}" if "fhir" in match.namespaces else match.url_name
     return key, API_ROUTES.get(key) or DEVICE_KEY_ROUTES.get(key) or STAFF_WRITES.get(key) or {}
 
@@ -251,7 +257,7 @@ def _object_id(path: str, entry: dict, world: World) -> str | None:
         return str(entry["make"](world.patient).pk)
     if "make_staff" in entry:
         return str(entry["make_staff"](world.staff).pk)
-    view = resolve(path.replace("{id}", str(uuid.UUID(int=1))).replace("{code}", "x")).func
+    view = _resolve_path(path).func
     view_class = getattr(view, "cls", None)
     queryset = getattr(view_class, "queryset", None)
     if queryset is not None and queryset.model.objects.exists():  # a public object, e.g. the catalog's

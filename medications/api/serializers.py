@@ -22,7 +22,7 @@ from ..models import (
 )
 from ..schedule import ScheduleError, parse_times
 
-MAX_QUANTITY = Decimal("100000")
+MAX_QUANTITY = 100_000
 
 
 class CatalogMedicationSerializer(serializers.ModelSerializer):
@@ -85,16 +85,24 @@ class DaysOfWeekField(serializers.ListField):
 
 
 class QuantityField(serializers.DecimalField):
-    def __init__(self, **kwargs: Any) -> None:
+    """An amount of a medication: 0 to 100,000 with 3 decimals (`positive`: more than 0). Bounds are whole numbers,
+    so the OpenAPI document holds no Decimal (JSON has none)."""
+
+    def __init__(self, *, positive: bool = False, **kwargs: Any) -> None:
+        self.positive = positive
         kwargs.setdefault("max_digits", 10)
         kwargs.setdefault("decimal_places", 3)
         kwargs.setdefault("max_value", MAX_QUANTITY)
+        kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool):
             raise serializers.ValidationError("A number is required.", code="invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if self.positive and value <= 0:
+            raise serializers.ValidationError("Must be greater than 0.", code="min_value")
+        return value
 
 
 class PlanSerializer(ModelSerializer):
@@ -155,7 +163,7 @@ class PlanWriteSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, help_text="A catalog medication id (medications/catalog/)."
     )
     name = serializers.CharField(required=False, max_length=300, help_text="Free text; the catalog name by default.")
-    dose = QuantityField(required=False, min_value=Decimal("0.001"))
+    dose = QuantityField(required=False, positive=True)
     dose_unit = serializers.CharField(required=False, max_length=32, help_text='The unit of dose and stock: "tablet".')
     route = serializers.ChoiceField(required=False, choices=Route.choices)
     times = TimesField(required=False, max_length=24, help_text='Local times of day: ["08:00", "20:00"].')
@@ -175,8 +183,8 @@ class PlanWriteSerializer(serializers.Serializer):
     end_date = DateField(required=False, allow_null=True)
     instructions = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     prescriber_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    stock = QuantityField(required=False, allow_null=True, min_value=Decimal(0))
-    refill_threshold = QuantityField(required=False, allow_null=True, min_value=Decimal(0))
+    stock = QuantityField(required=False, allow_null=True)
+    refill_threshold = QuantityField(required=False, allow_null=True)
     status = serializers.ChoiceField(required=False, choices=PlanStatus.choices)
     acknowledge_findings = serializers.BooleanField(
         required=False, default=False, help_text="Required true to save a plan with a severe (major or worse) finding."
@@ -191,7 +199,7 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 
 class RefillSerializer(serializers.Serializer):
-    quantity = QuantityField(min_value=Decimal("0.001"), help_text="Added to stock, in the dose's unit.")
+    quantity = QuantityField(positive=True, help_text="Added to stock, in the dose's unit.")
 
 
 class DoseSerializer(serializers.ModelSerializer):
@@ -234,7 +242,7 @@ class SkipSerializer(serializers.Serializer):
 
 
 class LogDoseSerializer(TakeSerializer):
-    quantity = QuantityField(required=False, min_value=Decimal("0.001"), help_text="The plan's dose by default.")
+    quantity = QuantityField(required=False, positive=True, help_text="The plan's dose by default.")
 
 
 class InteractionQuerySerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import django_filters
+from django import forms
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -24,6 +25,7 @@ from accounts.api.base import OwnedViewSet, PatientQuerySerializer, log_patient_
 from accounts.models import AccessAction, Scope, User
 from accounts.selectors import visible_patients
 from config.filters import FilterSet
+from config.inputs import InputError, check_date
 
 from .. import safety, selectors, services
 from ..models import Dose, DoseStatus, Ingredient, Medication, MedicationPlan, PlanRevision, PlanStatus
@@ -79,17 +81,16 @@ class CatalogFilterSet(FilterSet):
 class CatalogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The medication catalog: products with generic name, form, strength, class, ingredients and RxNorm code."""
 
+    # Reference data, not a patient's: a class-level queryset is fine here (patient data goes through OwnedViewSet).
+    queryset = (
+        Medication.objects.filter(active=True)
+        .select_related("drug_class")
+        .prefetch_related(Prefetch("ingredients", queryset=Ingredient.objects.order_by("name")))
+        .order_by("name", "id")
+    )
     serializer_class = CatalogMedicationSerializer
     filterset_class = CatalogFilterSet
     lookup_value_regex = r"[0-9]{1,18}"
-
-    def get_queryset(self) -> QuerySet[Medication]:
-        return (
-            Medication.objects.filter(active=True)
-            .select_related("drug_class")
-            .prefetch_related(Prefetch("ingredients", queryset=Ingredient.objects.order_by("name")))
-            .order_by("name", "id")
-        )
 
 
 class InteractionCheckView(APIView):
@@ -277,10 +278,27 @@ class MedicationPlanViewSet(
 # --- Doses -----------------------------------------------------------------------------------------------------
 
 
+class LocalDayField(forms.DateField):
+    """A date within what the API accepts anywhere (config.inputs: 1900-01-01 to 9998-12-31)."""
+
+    def clean(self, value: Any) -> Any:
+        day = super().clean(value)
+        if day is not None:
+            try:
+                check_date(day)
+            except InputError as error:
+                raise forms.ValidationError(error.message, code=error.code) from None
+        return day
+
+
+class LocalDayFilter(django_filters.DateFilter):
+    field_class = LocalDayField
+
+
 class DoseFilterSet(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DoseStatus.choices, help_text="Repeat for several.")
-    start_date = django_filters.DateFilter(field_name="local_date", lookup_expr="gte", help_text="First local day.")
-    end_date = django_filters.DateFilter(field_name="local_date", lookup_expr="lte", help_text="Last local day.")
+    start_date = LocalDayFilter(field_name="local_date", lookup_expr="gte", help_text="First local day.")
+    end_date = LocalDayFilter(field_name="local_date", lookup_expr="lte", help_text="Last local day.")
     as_needed = django_filters.BooleanFilter(field_name="scheduled_at", lookup_expr="isnull", help_text="PRN only.")
 
     class Meta:
