@@ -50,21 +50,43 @@ def _metric_catalog(request):
         return
     transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
+    from health_metrics.catalog import get_catalog
+
+    _reload_catalogs()  # normally a no-op (see pytest_runtest_teardown)
+    get_catalog()  # read once per process, as a server does, so query counts never include it
+    yield
+
+
+def _reload_catalogs() -> None:
+    """The metric and medication catalogs and the default alert rules, where a flush emptied them."""
     from health_metrics.alerts import sync_default_rules
-    from health_metrics.catalog import get_catalog, sync_catalog
+    from health_metrics.catalog import sync_catalog
     from health_metrics.models import AlertRule, MetricType
+    from medications.catalog import load_catalog
+    from medications.models import InteractionRule
 
     if MetricType.objects.count() < 50:
         sync_catalog(MetricType)
     if not AlertRule.objects.filter(user__isnull=True).exists():
         sync_default_rules(AlertRule)
-    get_catalog()  # read once per process, as a server does, so query counts never include it
-    from medications.catalog import load_catalog
-    from medications.models import InteractionRule
-
-    if not InteractionRule.objects.exists():  # the medication catalog, also from a data migration
+    if not InteractionRule.objects.exists():
         load_catalog()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a transactional test's flush, put the catalogs back, committed: otherwise every test after it would
+    load them again inside its own (rolled back) transaction."""
     yield
+    marker = item.get_closest_marker("django_db")
+    transactional = "transactional_db" in getattr(item, "fixturenames", ()) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if transactional:
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            _reload_catalogs()
 
 
 @pytest.fixture

@@ -176,36 +176,46 @@ def load_catalog(*, apps: Any = None, using: str = "default", data_dir: Path = D
         ingredients = {i.name: i for i in Ingredient.objects.using(using).all()}
         specs = read_catalog(data_dir, known_classes=classes, known_ingredients=ingredients)
 
+        # New rows are written in bulk (a first load into empty tables is a few statements, not thousands).
+        new_classes = []
         for spec in specs["classes"]:
             values = {key: spec[key] for key in ("name", "duplicate_therapy", "synonyms", "source")}
             if spec["code"] not in classes:
-                classes[spec["code"]] = DrugClass.objects.using(using).create(code=spec["code"], **values)
-                created += 1
+                classes[spec["code"]] = DrugClass(code=spec["code"], **values)
+                new_classes.append(classes[spec["code"]])
             elif _update(classes[spec["code"]], values, using):
                 updated += 1
+        DrugClass.objects.using(using).bulk_create(new_classes)
+        created += len(new_classes)
 
         class_links: dict[int, set[str]] = {}
         for ingredient_id, code in Ingredient.classes.through.objects.using(using).values_list(
             "ingredient_id", "drugclass_id"
         ):
             class_links.setdefault(ingredient_id, set()).add(code)
+        new_ingredients = []
         for spec in specs["ingredients"]:
             values = {"synonyms": spec["synonyms"], "source": spec["source"]}
             if spec["rxcui"]:
                 values["rxcui"] = spec["rxcui"]
             ingredient = ingredients.get(spec["name"])
-            is_new = ingredient is None
-            if is_new:
-                ingredient = Ingredient.objects.using(using).create(name=spec["name"], **values)
-                ingredients[spec["name"]] = ingredient
-                created += 1
-                changed = False
-            else:
-                changed = _update(ingredient, values, using)
+            if ingredient is None:
+                ingredients[spec["name"]] = Ingredient(name=spec["name"], **values)
+                new_ingredients.append((ingredients[spec["name"]], spec["classes"]))
+                continue
+            changed = _update(ingredient, values, using)
             if class_links.get(ingredient.pk, set()) != set(spec["classes"]):
                 ingredient.classes.set(spec["classes"])
                 changed = True
-            updated += changed and not is_new
+            updated += changed
+        Ingredient.objects.using(using).bulk_create([ingredient for ingredient, _ in new_ingredients])
+        ClassLink = Ingredient.classes.through  # noqa: N806
+        ClassLink.objects.using(using).bulk_create(
+            ClassLink(ingredient_id=ingredient.pk, drugclass_id=code)
+            for ingredient, codes in new_ingredients
+            for code in codes
+        )
+        created += len(new_ingredients)
 
         medications: dict[str, Any] = {}
         for medication in Medication.objects.using(using).order_by("id"):
@@ -215,6 +225,7 @@ def load_catalog(*, apps: Any = None, using: str = "default", data_dir: Path = D
             "medication_id", "ingredient_id"
         ):
             ingredient_links.setdefault(medication_id, set()).add(ingredient_id)
+        new_medications = []
         for spec in specs["medications"]:
             values = {
                 "generic_name": spec["generic_name"],
@@ -228,21 +239,28 @@ def load_catalog(*, apps: Any = None, using: str = "default", data_dir: Path = D
             wanted = {ingredients[name].pk for name in spec["ingredients"]}
             medication = medications.get(spec["name"])
             if medication is None:
-                medication = Medication.objects.using(using).create(name=spec["name"], **values)
-                medications[spec["name"]] = medication
-                medication.ingredients.set(wanted)
-                created += 1
+                medications[spec["name"]] = Medication(name=spec["name"], **values)
+                new_medications.append((medications[spec["name"]], wanted))
                 continue
             changed = _update(medication, values, using)
             if ingredient_links.get(medication.pk, set()) != wanted:
                 medication.ingredients.set(wanted)
                 changed = True
             updated += changed
+        Medication.objects.using(using).bulk_create([medication for medication, _ in new_medications])
+        IngredientLink = Medication.ingredients.through  # noqa: N806
+        IngredientLink.objects.using(using).bulk_create(
+            IngredientLink(medication_id=medication.pk, ingredient_id=ingredient_id)
+            for medication, wanted in new_medications
+            for ingredient_id in wanted
+        )
+        created += len(new_medications)
 
         rules = {
             rule_key(r.ingredient_a_id, r.class_a_id, r.ingredient_b_id, r.class_b_id): r
             for r in InteractionRule.objects.using(using).order_by("id")
         }
+        new_rules = []
         for spec in specs["rules"]:
             sides = {}
             for letter in ("a", "b"):
@@ -252,10 +270,12 @@ def load_catalog(*, apps: Any = None, using: str = "default", data_dir: Path = D
             key = rule_key(sides["ingredient_a_id"], sides["class_a_id"], sides["ingredient_b_id"], sides["class_b_id"])
             values = {name: spec[name] for name in ("severity", "summary", "advice", "source")}
             if key not in rules:
-                rules[key] = InteractionRule.objects.using(using).create(**sides, **values)
-                created += 1
+                rules[key] = InteractionRule(**sides, **values)
+                new_rules.append(rules[key])
             elif _update(rules[key], values, using):
                 updated += 1
+        InteractionRule.objects.using(using).bulk_create(new_rules)
+        created += len(new_rules)
 
     return {
         "classes": len(specs["classes"]),
