@@ -109,6 +109,7 @@ class PlanSerializer(ModelSerializer):
     """A plan as answered: the schedule, stock, status, and the safety findings against the patient's other plans."""
 
     medication = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    unit = serializers.CharField(source="dose_unit", read_only=True, help_text="The same as dose_unit.")
     needs_refill = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
 
@@ -121,6 +122,7 @@ class PlanSerializer(ModelSerializer):
             "name",
             "dose",
             "dose_unit",
+            "unit",
             "route",
             "times",
             "days_of_week",
@@ -155,12 +157,42 @@ class PlanSerializer(ModelSerializer):
         return self.context.get("findings", {}).get(str(plan.pk), [])
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 300}]}
+)
+class MedicationRefField(serializers.Field):
+    """A catalog medication's id (a number, also as a string of digits), or a medication's name."""
+
+    default_error_messages = {"invalid": "A catalog medication id (a number) or a medication's name."}
+
+    def to_internal_value(self, data: Any) -> int | str:
+        if isinstance(data, int) and not isinstance(data, bool) and data >= 1:
+            return data
+        if isinstance(data, str) and 0 < len(data.strip()) <= 300 and "\x00" not in data:
+            text = data.strip()
+            return int(text) if text.isdigit() and int(text) >= 1 else text
+        self.fail("invalid")
+        return None  # unreachable: fail() raises
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+# Other names clients send for a plan's fields (API.md says "dose, unit, schedule"): accepted, the canonical wins.
+SCHEDULE_KEYS = ("times", "days_of_week", "interval_hours", "rrule", "timing")
+
+
 class PlanWriteSerializer(serializers.Serializer):
-    """What a client sends to make or change a plan (PATCH: any subset)."""
+    """What a client sends to make or change a plan (PATCH: any subset). `unit` is taken for `dose_unit`, and a
+    `schedule` object's `times`, `days_of_week`, `interval_hours`, `rrule` and `timing` (or a `schedule` string, an
+    RRULE) for the top-level fields."""
 
     patient = serializers.UUIDField(required=False, help_text="Clinicians: a consented patient's id (create only).")
-    medication = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, help_text="A catalog medication id (medications/catalog/)."
+    medication = MedicationRefField(
+        required=False,
+        allow_null=True,
+        help_text="A catalog medication id (medications/catalog/), or a name: a catalog product's exact name "
+        "selects it, any other is the plan's free-text name.",
     )
     name = serializers.CharField(required=False, max_length=300, help_text="Free text; the catalog name by default.")
     dose = QuantityField(required=False, positive=True)
@@ -189,6 +221,20 @@ class PlanWriteSerializer(serializers.Serializer):
     acknowledge_findings = serializers.BooleanField(
         required=False, default=False, help_text="Required true to save a plan with a severe (major or worse) finding."
     )
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict):
+            data = dict(data)
+            if "unit" in data and "dose_unit" not in data:
+                data["dose_unit"] = data["unit"]
+            schedule = data.get("schedule")
+            if isinstance(schedule, dict):
+                for key in SCHEDULE_KEYS:
+                    if key in schedule and key not in data:
+                        data[key] = schedule[key]
+            elif isinstance(schedule, str) and "rrule" not in data:
+                data["rrule"] = schedule
+        return super().to_internal_value(data)
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -247,7 +293,7 @@ class LogDoseSerializer(TakeSerializer):
 
 class InteractionQuerySerializer(serializers.Serializer):
     medications = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=50, help_text="Catalog ids."
+        child=MedicationRefField(), required=False, max_length=50, help_text="Catalog ids, or names."
     )
     names = serializers.ListField(
         child=serializers.CharField(max_length=300), required=False, max_length=50, help_text="Names typed freely."

@@ -100,7 +100,9 @@ class InteractionCheckView(APIView):
     def post(self, request: Request) -> Response:
         query = InteractionQuerySerializer(data=request.data)
         query.is_valid(raise_exception=True)
-        ids = list(dict.fromkeys(query.validated_data.get("medications", [])))
+        given = query.validated_data.get("medications", [])
+        ids = list(dict.fromkeys(item for item in given if isinstance(item, int)))
+        names = [item for item in given if isinstance(item, str)] + query.validated_data.get("names", [])
         found = {m.pk: m for m in Medication.objects.filter(pk__in=ids).prefetch_related("ingredients__classes")}
         unknown = [str(pk) for pk in ids if pk not in found]
         if unknown:
@@ -109,7 +111,7 @@ class InteractionCheckView(APIView):
             )
         lex = safety.lexicon()
         drugs = [safety.drug_for_medication(found[pk], ref=str(pk), lex=lex) for pk in ids]
-        drugs += [safety.drug_for_name(name, lex=lex) for name in query.validated_data.get("names", [])]
+        drugs += [safety.drug_for_name(name, lex=lex) for name in names]
         findings = safety.pairwise_findings(drugs, safety.rules())
         body = {
             "drugs": [
@@ -172,10 +174,10 @@ class MedicationPlanViewSet(
         context = {**self.get_serializer_context(), "findings": {str(fresh.pk): found}}
         return Response(PlanSerializer(fresh, context=context).data, status=status_code)
 
-    def _medication(self, medication_id: int | None) -> Medication | None:
-        if medication_id is None:
+    def _medication(self, reference: int | str | None) -> Medication | None:
+        if reference is None or isinstance(reference, str):  # a name: see _values
             return None
-        medication = Medication.objects.filter(pk=medication_id, active=True).first()
+        medication = Medication.objects.filter(pk=reference, active=True).first()
         if medication is None:
             raise exceptions.ValidationError({"medication": ["Not in the catalog (see medications/catalog/)."]})
         return medication
@@ -192,7 +194,12 @@ class MedicationPlanViewSet(
     def _values(self, data: dict[str, Any]) -> dict[str, Any]:
         values = {key: value for key, value in data.items() if key not in ("patient", "acknowledge_findings")}
         if "medication" in values:
-            values["medication"] = self._medication(values["medication"])
+            reference = values["medication"]
+            if isinstance(reference, str):  # a name: the catalog product of exactly that name, else free text
+                values["medication"] = Medication.objects.filter(name__iexact=reference, active=True).first()
+                values.setdefault("name", reference)
+            else:
+                values["medication"] = self._medication(reference)
         return values
 
     @extend_schema(request=PlanWriteSerializer, responses={201: PlanSerializer, 409: CONFLICT})

@@ -258,3 +258,39 @@ def test_an_elapsed_plan_made_in_new_york_in_winter_keeps_its_utc_times(user):
     assert [i.strftime("%d %H:%M") for i in instants] == [
         "07 13:00", "08 01:00", "08 13:00", "09 01:00", "09 13:00",
     ]  # fmt: skip
+
+
+def test_a_plan_takes_a_name_in_medication_unit_and_a_schedule_object(user):
+    body = {
+        "medication": "metformin hydrochloride 500 mg oral tablet",
+        "dose": 2,
+        "unit": "tablet",
+        "schedule": {"times": ["08:00", "20:00"], "timing": "elapsed"},
+    }
+
+    response = bearer(APIClient(), user).post(URL, body, format="json")
+
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    assert (answer["dose_unit"], answer["unit"], answer["times"], answer["timing"]) == (
+        "tablet", "tablet", ["08:00", "20:00"], "elapsed",
+    )  # fmt: skip
+    plan = MedicationPlan.objects.get(pk=answer["id"])
+    expected = Medication.objects.get(name="Metformin Hydrochloride 500 MG Oral Tablet")
+    assert plan.medication == expected
+    free = bearer(APIClient(), user).post(URL, {"medication": "Grandma's tonic", "times": ["09:00"]}, format="json")
+    assert free.status_code == 201
+    assert (free.json()["medication"], free.json()["name"]) == (None, "Grandma's tonic")
+
+
+def test_interactions_take_ids_and_names_in_one_list(user):
+    body = {"medications": [catalog("warfarin").pk, "ibuprofen"]}
+
+    response = bearer(APIClient(), user).post(f"{URL}interactions/", body, format="json")
+
+    assert response.status_code == 200, response.content
+    assert [d["recognised"] for d in response.json()["drugs"]] == [True, True]
+    assert response.json()["interactions"][0]["kind"] == "interaction"
+    assert response.json()["interactions"][0]["is_severe"] is True
+    one = bearer(APIClient(), user).post(f"{URL}interactions/", {"medications": ["warfarin"]}, format="json")
+    assert one.status_code == 400
