@@ -27,7 +27,7 @@ from config.errors import ConflictError, field_error
 
 from . import doses, events, safety
 from .models import Dose, DoseStatus, Medication, MedicationPlan, PlanRevision, PlanStatus, Timing
-from .schedule import Schedule, ScheduleError, validate
+from .schedule import Schedule, ScheduleError, parse_times, validate
 
 # Fields whose change is a revision; of those, the ones that move the doses.
 TRACKED_FIELDS = (
@@ -71,8 +71,6 @@ def patient_zone(patient: User) -> str:
 
 def schedule_of(plan: MedicationPlan) -> Schedule:
     """The plan's schedule as the pure core's value (times as stored strings are parsed there)."""
-    from .schedule import parse_times
-
     return Schedule(
         start_date=plan.start_date,
         end_date=plan.end_date,
