@@ -133,6 +133,13 @@ def _uuid_or_none(raw: str) -> uuid.UUID | None:
 # --- Search parameters -----------------------------------------------------------------------------
 
 
+# The paging parameters of every search (`ObservationSearch.page_of`).
+PAGING_PARAMETERS = [
+    OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
+    OpenApiParameter("page", int, description="Page number, from 1."),
+]
+
+
 @dataclass
 class ObservationSearch:
     """The parsed search: filters to apply, page size and page number."""
@@ -140,6 +147,13 @@ class ObservationSearch:
     filters: list[Q] = field(default_factory=list)
     count: int = DEFAULT_COUNT
     page: int = 1
+
+    def page_of(self, queryset: Any) -> tuple[list, int]:
+        """(this page's rows, the total) of an ordered queryset: one COUNT, then the page's slice if it exists."""
+        total = queryset.count()
+        offset = (self.page - 1) * self.count
+        rows = list(queryset[offset : offset + self.count]) if self.count and offset < total else []
+        return rows, total
 
 
 def _patient_filter(values: list[str]) -> Q:
@@ -283,8 +297,7 @@ RESOURCE_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Th
             explode=True,
             description="Repeatable; prefixes eq, ge, le, gt, lt; a date (local day) or dateTime with a zone.",
         ),
-        OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
-        OpenApiParameter("page", int, description="Page number, from 1."),
+        *PAGING_PARAMETERS,
     ],
     responses={
         200: OpenApiResponse(OpenApiTypes.OBJECT, description="A searchset Bundle."),
@@ -306,9 +319,7 @@ class ObservationSearchView(FhirView):
             .select_related("metric_type")
             .order_by("-recorded_at", "-id")
         )
-        total = readings.count()
-        offset = (search.page - 1) * search.count
-        page = list(readings[offset : offset + search.count]) if search.count and offset < total else []
+        page, total = search.page_of(readings)
         self.log_patient_access(
             list(dict.fromkeys((reading.user_id, "") for reading in page)), action=AccessAction.LIST, resource="reading"
         )
@@ -537,8 +548,7 @@ def _visible_appointments(user: User):  # noqa: ANN202
         OpenApiParameter(
             "status", str, description="FHIR codes: pending, booked, checked-in, fulfilled, cancelled, noshow."
         ),
-        OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
-        OpenApiParameter("page", int, description="Page number, from 1."),
+        *PAGING_PARAMETERS,
     ],
     responses={
         200: OpenApiResponse(OpenApiTypes.OBJECT, description="A searchset Bundle of Appointments."),
@@ -554,9 +564,7 @@ class AppointmentSearchView(FhirView):
     def get(self, request: Request) -> Response:
         search = parse_appointment_search(request.query_params)
         appointments = _visible_appointments(request.user).filter(*search.filters).order_by("-starts_at", "-id")
-        total = appointments.count()
-        offset = (search.page - 1) * search.count
-        page = list(appointments[offset : offset + search.count]) if search.count and offset < total else []
+        page, total = search.page_of(appointments)
         self.log_patient_access(
             list(dict.fromkeys((a.patient_id, "") for a in page)), action=AccessAction.LIST, resource="appointment"
         )
@@ -643,8 +651,7 @@ def _medication_search_schema(resource: str) -> Any:
                 str,
                 description="FHIR codes: active, on-hold, completed, stopped (the plan's status); comma = OR.",
             ),
-            OpenApiParameter("_count", int, description=f"Page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}."),
-            OpenApiParameter("page", int, description="Page number, from 1."),
+            *PAGING_PARAMETERS,
         ],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description=f"A searchset Bundle of {resource}s."),
@@ -682,9 +689,7 @@ class _PlanSearchView(_PlanResourceView):
     def get(self, request: Request) -> Response:
         search = parse_medication_search(request.query_params, resource=self.resource_type)
         plans = _visible_plans(request.user).filter(*search.filters).order_by("-created_at", "-id")
-        total = plans.count()
-        offset = (search.page - 1) * search.count
-        page = list(plans[offset : offset + search.count]) if search.count and offset < total else []
+        page, total = search.page_of(plans)
         self.log_patient_access(
             list(dict.fromkeys((plan.patient_id, "") for plan in page)),
             action=AccessAction.LIST,
